@@ -1,0 +1,41 @@
+"""Configuration: environment variables ``SAMVERKAN_*`` and, optionally, a settings file.
+
+    SAMVERKAN_FHIR_BASE_URL=http://127.0.0.1:8080/fhir   # the FHIR server relays go to
+    SAMVERKAN_SETTINGS_FILE=/etc/samverkan.env           # KEY=value lines, same names
+
+Environment variables win over the file; the file wins over the defaults below. Usage::
+
+    settings = Settings()                       # from the environment
+    settings = Settings(fhir_base_url="http://hapi:8080/fhir")
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_FHIR_BASE_URL", "Settings"]
+
+#: The local HAPI FHIR server of hapi/ (hapi/start.sh).
+DEFAULT_FHIR_BASE_URL = "http://127.0.0.1:8080/fhir"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set, with the defaults of one machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SAMVERKAN_",
+        env_file=os.environ.get("SAMVERKAN_SETTINGS_FILE", "samverkan.env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    fhir_base_url: str = Field(DEFAULT_FHIR_BASE_URL, description="Base URL of the FHIR R4 server relays go to")
+    fhir_timeout: float = Field(30.0, gt=0, description="Seconds to wait for the FHIR server per request")
+    max_document_bytes: int = Field(1024 * 1024, gt=0, description="Largest inbound document accepted")
+    max_depth: int = Field(32, gt=0, description="Deepest nesting of elements accepted")
+    host: str = Field("127.0.0.1", description="Address `samverkan serve` listens on")
+    port: int = Field(8000, gt=0, lt=65536, description="Port `samverkan serve` listens on")
+    log_level: str = Field("INFO", description="Level of the adapter's logs")

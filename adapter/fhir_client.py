@@ -1,0 +1,173 @@
+"""The FHIR client: a few verbs over httpx, with foreign errors stopped at the boundary.
+
+    RelayError (SamverkanError)     4xxx: the FHIR server did not take what we sent
+    ├── Retryable                   4001 network error or timeout, 4002 5xx, 4003 429 (retry_after)
+    └── Final                       4100 a 4xx: retrying cannot help; carries the server's
+                                    OperationOutcome
+
+Every httpx failure is mapped in one place, :func:`mapped_errors`, so callers see only these.
+Searches send ``Cache-Control: no-cache``: HAPI caches identical searches for 60 s, and a
+read-after-write check must see the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from mappings.errors import SamverkanError
+
+__all__ = ["EntryResult", "FhirClient", "Final", "RelayError", "Retryable", "TransactionResult", "mapped_errors"]
+
+_FHIR_JSON = "application/fhir+json"
+
+
+class RelayError(SamverkanError):
+    """The FHIR server did not take what we sent."""
+
+    code = "SAMV-4000"
+    issue_type = "transient"
+    http_status = 502
+
+
+class Retryable(RelayError):
+    """A failure that may pass: network, timeout, 5xx, 429."""
+
+    code = "SAMV-4001"
+
+    def __init__(self, detail: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Final(RelayError):
+    """The server refused the request (4xx); its OperationOutcome is attached."""
+
+    code = "SAMV-4100"
+    issue_type = "processing"
+
+    def __init__(self, detail: str, *, status: int, outcome: Mapping[str, Any] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.outcome = outcome
+
+
+@contextmanager
+def mapped_errors(base_url: str) -> Iterator[None]:
+    """Turns httpx's exceptions into :class:`Retryable` (the only ones it can raise for I/O)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise Retryable(f"the FHIR server at {base_url} did not answer in time ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise Retryable(f"the FHIR server at {base_url} could not be reached ({type(exc).__name__})") from exc
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP-date; the retry policy's own backoff applies
+
+
+def _raise_for(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    outcome = body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+    if status == 429 or status >= 500:
+        raise Retryable(
+            f"the FHIR server answered {status}", status=status, retry_after=_retry_after(response.headers.get("Retry-After"))
+        )
+    raise Final(f"the FHIR server refused the request with {status}", status=status, outcome=outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryResult:
+    """What the server did with one entry: ``201 Created`` at ``Patient/12/_history/1``."""
+
+    resource_type: str
+    status: str
+    location: str | None
+
+    @property
+    def created(self) -> bool:
+        return self.status.startswith("201")
+
+    @property
+    def id(self) -> str | None:
+        """``Type/id`` of the resource on the server."""
+        if not self.location:
+            return None
+        parts = self.location.split("/_history/")[0].rstrip("/").split("/")
+        return "/".join(parts[-2:])
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    status: int
+    entries: tuple[EntryResult, ...]
+
+
+class FhirClient:
+    """An async client of one FHIR R4 server.
+
+    async with FhirClient("http://127.0.0.1:8080/fhir") as fhir:
+        result = await fhir.transaction(bundle)
+    """
+
+    user_agent: ClassVar[str] = "samverkan-adapter"
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": _FHIR_JSON, "User-Agent": self.user_agent},
+        )
+
+    async def __aenter__(self) -> FhirClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def transaction(self, bundle: Mapping[str, Any]) -> TransactionResult:
+        """Posts a transaction Bundle to the base URL (not to /Bundle, which would store it)."""
+        with mapped_errors(self.base_url):
+            response = await self._http.post("", json=bundle, headers={"Content-Type": _FHIR_JSON})
+        _raise_for(response)
+        body = response.json()
+        entries = []
+        for sent, got in zip(bundle.get("entry", ()), body.get("entry", ()), strict=False):
+            answer = got.get("response", {})
+            entries.append(EntryResult(sent["resource"]["resourceType"], answer.get("status", ""), answer.get("location")))
+        return TransactionResult(response.status_code, tuple(entries))
+
+    async def search(self, resource_type: str, params: Mapping[str, str | list[str]]) -> dict[str, Any]:
+        """A searchset Bundle, never from HAPI's search cache."""
+        with mapped_errors(self.base_url):
+            response = await self._http.get(f"/{resource_type}", params=params, headers={"Cache-Control": "no-cache"})
+        _raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def capabilities(self) -> dict[str, Any]:
+        with mapped_errors(self.base_url):
+            response = await self._http.get("/metadata")
+        _raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result

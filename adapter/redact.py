@@ -1,0 +1,39 @@
+"""Masking of personal identity numbers in any text that leaves the process.
+
+Logs, metrics, error pages and OperationOutcome diagnostics go through :func:`redact`; the
+same mask is what operators see in lists (``19121212-****``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["RedactingFilter", "redact"]
+
+# 12 digits (YYYYMMDDNNNC) or 10 (YYMMDDNNNC), with an optional - or + before the last four.
+# Month 01-12 and day 01-91 (samordningsnummer add 60): organisation numbers, and so HSA-ids,
+# have a "month" of 20 or more and stay readable.
+_PNR = re.compile(r"(?<![0-9])((?:19|20)?[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-8][0-9]|9[01]))[-+]?[0-9]{4}(?![0-9])")
+
+
+def redact(text: str) -> str:
+    """``text`` with every personnummer-shaped number masked after its date part.
+
+    >>> redact("patient 191212121212 and 19121212-1212 and 121212+1212")
+    'patient 19121212-**** and 19121212-**** and 121212-****'
+    >>> redact("unit SE2321000131-E000000000001")
+    'unit SE2321000131-E000000000001'
+    """
+    return _PNR.sub(r"\1-****", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message with :func:`redact` before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

@@ -1,0 +1,70 @@
+"""Transaction bundles whose every entry is idempotent.
+
+The relay contract (ARCHITECTURE.md) decides the write of each resource type:
+
+    Patient, Organization                  POST + ifNoneExist   (server's master data wins)
+    Encounter, ServiceRequest, Task, ...   PUT Type?identifier  (the adapter owns the state)
+    Communication, Appointment, AuditEvent POST + ifNoneExist on the message id
+
+Every conditional URL is built by :func:`conditional_query`, so the same identity always gives
+the same string: HAPI 6.6+ guards parallel conditional creates by that exact string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+from .fhir import Resource
+
+__all__ = ["Entry", "conditional_query", "transaction"]
+
+
+def conditional_query(system: str, value: str) -> str:
+    """The one canonical ``identifier=system|value`` search of this project.
+
+    The system is left as is (our systems are plain URLs and OIDs); the value is
+    percent-encoded except for characters common in HSA-ids and episode ids.
+
+    >>> conditional_query("urn:oid:1.2.752.29.4.19", "SE2321000131-E000000000001")
+    'identifier=urn:oid:1.2.752.29.4.19|SE2321000131-E000000000001'
+    >>> conditional_query("https://x/NamingSystem/vardtillfalle", "SE1:VT 1&2")
+    'identifier=https://x/NamingSystem/vardtillfalle|SE1:VT%201%262'
+    """
+    return f"identifier={system}|{quote(value, safe='-._~:')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One resource with the way it is written: conditional create or conditional update."""
+
+    full_url: str
+    resource: Resource
+    write: Literal["create", "update"]
+    system: str
+    value: str
+
+    def as_json(self) -> dict[str, Any]:
+        rtype = self.resource["resourceType"]
+        query = conditional_query(self.system, self.value)
+        if self.write == "create":
+            request = {"method": "POST", "url": rtype, "ifNoneExist": query}
+        else:
+            request = {"method": "PUT", "url": f"{rtype}?{query}"}
+        return {"fullUrl": self.full_url, "resource": self.resource, "request": request}
+
+
+def transaction(entries: list[Entry]) -> Resource:
+    """A transaction Bundle of ``entries``; refuses two entries for one identity.
+
+    HAPI silently merges two conditional writes that resolve to one resource, so such a bundle
+    is a bug in a mapping, not something to send.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    for e in entries:
+        key = (e.resource["resourceType"], e.system, e.value)
+        if key in seen:
+            raise ValueError(f"two entries for one identity: {key[0]} {key[1]}")
+        seen.add(key)
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [e.as_json() for e in entries]}

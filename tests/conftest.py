@@ -1,0 +1,88 @@
+"""Test session set-up: the real local HAPI FHIR server, and CI's no-silent-skip rule.
+
+Integration tests use ``SAMVERKAN_TEST_FHIR_URL`` when it is set (``.ci/run`` starts HAPI and
+sets it); otherwise this session starts its own HAPI from hapi/ on port 8091 with a fresh data
+directory and stops it at the end. A server that cannot be reached or started fails the tests:
+it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import settings
+
+from tests.support import ROOT
+
+# A fixed profile: CI runs the same number of examples every time, derandomised.
+settings.register_profile("ci", max_examples=200, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_TEST_PORT = os.environ.get("SAMVERKAN_TEST_HAPI_PORT", "8091")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/metadata", timeout=5, headers={"Accept": "application/fhir+json"}).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real HAPI FHIR server for this test session."""
+    given = os.environ.get("SAMVERKAN_TEST_FHIR_URL")
+    if given:
+        deadline = time.monotonic() + 60
+        while not _answers(given):
+            if time.monotonic() > deadline:
+                pytest.fail(f"SAMVERKAN_TEST_FHIR_URL={given} does not answer /metadata")
+            time.sleep(1)
+        yield given.rstrip("/")
+        return
+    data_dir = tmp_path_factory.mktemp("hapi-data")
+    env = {**os.environ, "HAPI_PORT": _TEST_PORT, "HAPI_DATA_DIR": str(data_dir)}
+    started = subprocess.run([str(ROOT / "hapi" / "start.sh")], env=env, capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.fail(f"could not start the local HAPI server:\n{started.stdout}\n{started.stderr}")
+    try:
+        yield f"http://127.0.0.1:{_TEST_PORT}/fhir"
+    finally:
+        subprocess.run([str(ROOT / "hapi" / "stop.sh")], env=env, capture_output=True, check=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI a skipped test is a failed test: a missing server must never pass unnoticed."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in item.nodeid:
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI, a run in which no integration test passed has not tested the product."""
+    if not IN_CI or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = reporter.stats.get("passed", []) if reporter else []
+    if session.config.option.collectonly:
+        return
+    if not any("tests/integration/" in r.nodeid for r in passed):
+        if reporter:
+            reporter.write_line("CI: no integration test passed against the real HAPI server", red=True)
+        session.exitstatus = 1

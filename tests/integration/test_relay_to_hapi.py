@@ -1,0 +1,183 @@
+"""The slice end to end against the real local HAPI: relay, read back by identifier, relay again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from adapter import codec
+from adapter.api import create_app
+from adapter.cli import app as cli
+from adapter.config import Settings
+from adapter.fhir_client import FhirClient
+from adapter.relay import RelayResult, relay_message
+from mappings import from_fhir
+from mappings import identifiers as ids
+from mappings.bundle import conditional_query
+from mappings.model import Message
+from tests.support import BAD, BAD_EXPECTED, MESSAGES, content_type, load, unique
+
+from .conftest import Hapi
+
+
+def _relay(message: Message, base_url: str) -> RelayResult:
+    async def go() -> RelayResult:
+        async with FhirClient(base_url) as fhir:
+            return await relay_message(message, fhir)
+
+    return asyncio.run(go())
+
+
+def _read_back(hapi: Hapi, message_id: str) -> dict:
+    """The Communication of a message with everything it refers to, as a user would fetch it."""
+    query = conditional_query(ids.SYS_MESSAGE_ID, message_id) + "".join(
+        f"&_include=Communication:{p}" for p in ("subject", "sender", "recipient", "encounter")
+    )
+    return hapi.search("Communication", query)
+
+
+@pytest.mark.parametrize("path", MESSAGES, ids=lambda p: p.name)
+def test_relayed_message_reads_back_from_hapi_as_the_original(path, fhir_base_url: str, hapi: Hapi) -> None:
+    # Given a fixture with identifiers of its own
+    message = unique(load(path))
+    # When it is relayed
+    result = _relay(message, fhir_base_url)
+    # Then every entry was created on the server
+    assert [e.resource_type for e in result.entries] == [
+        "Patient",
+        "Organization",
+        "Organization",
+        "Organization",
+        "Encounter",
+        "Communication",
+    ]
+    assert all(e.status.startswith("201") for e in result.entries), result.entries
+    # And what HAPI holds, found by the message id, maps back to the original message
+    found = _read_back(hapi, message.id)
+    assert from_fhir(found) == message
+
+
+def test_relaying_the_same_message_twice_leaves_one_of_each(fhir_base_url: str, hapi: Hapi) -> None:
+    message = unique(load(MESSAGES[0]))
+    first = _relay(message, fhir_base_url)
+    second = _relay(message, fhir_base_url)
+    # The second time every conditional write matched what the first made
+    assert [e.id for e in second.entries] == [e.id for e in first.entries]
+    creates = [e for e in second.entries if e.resource_type != "Encounter"]
+    assert all(e.status.startswith("200") for e in creates), second.entries
+    assert message.care_episode is not None
+    assert hapi.count("Patient", ids.PERSONNUMMER, message.patient.id_value) == 1
+    assert hapi.count("Encounter", ids.SYS_VARDTILLFALLE, f"{message.care_episode.issuer}:{message.care_episode.id}") == 1
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+    assert hapi.count("Organization", ids.HSA_ID, message.sender.hsa_id) == 1
+
+
+def test_a_resent_admission_notice_updates_the_episode(fhir_base_url: str, hapi: Hapi) -> None:
+    # DOMAIN.md rule 3: a new preliminary date is sent as a new Inskrivningsmeddelande; it
+    # updates the episode, it is not a second admission.
+    from dataclasses import replace
+    from datetime import timedelta
+
+    first = unique(load(MESSAGES[0]))
+    assert first.body.preliminary_discharge_ready is not None and first.care_episode is not None
+    later = replace(
+        first,
+        id=str(uuid.uuid4()),
+        body=replace(first.body, preliminary_discharge_ready=first.body.preliminary_discharge_ready + timedelta(days=2)),
+    )
+    _relay(first, fhir_base_url)
+    result = _relay(later, fhir_base_url)
+    key = f"{first.care_episode.issuer}:{first.care_episode.id}"
+    assert hapi.count("Encounter", ids.SYS_VARDTILLFALLE, key) == 1
+    encounter = hapi.read(next(e.id for e in result.entries if e.resource_type == "Encounter"))
+    assert encounter["extension"][0]["valueDate"] == later.body.preliminary_discharge_ready.isoformat()
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, first.id) == 1
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, later.id) == 1
+
+
+@pytest.fixture
+def client(fhir_base_url: str):
+    with TestClient(create_app(Settings(fhir_base_url=fhir_base_url))) as c:
+        yield c
+
+
+def test_post_messages_relays_xml_and_json(client: TestClient, hapi: Hapi) -> None:
+    for path in MESSAGES:
+        message = unique(load(path))
+        body = codec.encode_xml(message) if path.suffix == ".xml" else json.dumps(codec.encode_json(message)).encode()
+        response = client.post("/messages", content=body, headers={"Content-Type": content_type(path)})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["messageId"] == message.id
+        assert {e["resourceType"] for e in answer["entries"]} == {"Patient", "Organization", "Encounter", "Communication"}
+        assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+
+
+@pytest.mark.parametrize("name", sorted(BAD_EXPECTED), ids=str)
+def test_bad_input_gets_an_outcome_naming_the_element_and_nothing_reaches_hapi(name: str, client: TestClient, hapi: Hapi) -> None:
+    expected = BAD_EXPECTED[name]
+    # Give the bad document identifiers of its own, so "nothing on HAPI" is about this one.
+    message_id, episode_id = str(uuid.uuid4()), f"VT-BAD-{uuid.uuid4().hex[:10]}"
+    raw = (BAD / name).read_bytes()
+    raw = raw.replace(b"6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f", message_id.encode()).replace(
+        b"0b7e3c52-1f0e-4c1a-9a55-3c2d1e0f9a10", message_id.encode()
+    )
+    raw = raw.replace(b"VT-2026-000123", episode_id.encode()).replace(b"VT-2026-004711", episode_id.encode())
+    response = client.post("/messages", content=raw, headers={"Content-Type": content_type(BAD / name)})
+    assert response.status_code == expected["status"], response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    issue = response.json()["issue"][0]
+    assert issue["severity"] == "error"
+    assert issue["diagnostics"].startswith(expected["code"])
+    assert issue["location"] == [expected["location"]]
+    assert "191212121213" not in response.text and "194107086996" not in response.text
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message_id) == 0
+    for issuer in ("SE2321000131-E000000000011", "SE2321000131-E000000000012"):
+        assert hapi.count("Encounter", ids.SYS_VARDTILLFALLE, f"{issuer}:{episode_id}") == 0
+
+
+def test_the_service_is_healthy_after_bad_input(client: TestClient) -> None:
+    for name in BAD_EXPECTED:
+        client.post("/messages", content=(BAD / name).read_bytes(), headers={"Content-Type": content_type(BAD / name)})
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_unreachable_server_is_a_502_outcome_not_a_crash() -> None:
+    with TestClient(create_app(Settings(fhir_base_url="http://127.0.0.1:9/fhir", fhir_timeout=2))) as c:
+        message = unique(load(MESSAGES[0]))
+        response = c.post("/messages", content=codec.encode_xml(message), headers={"Content-Type": "application/xml"})
+    assert response.status_code == 502
+    assert response.json()["issue"][0]["diagnostics"].startswith("SAMV-4001")
+
+
+def test_cli_relay_prints_the_resources_the_fixtures_became(fhir_base_url: str, tmp_path, hapi: Hapi) -> None:
+    rng = random.Random()
+    files = []
+    for path in MESSAGES:
+        message = unique(load(path), rng)
+        target = tmp_path / path.name
+        target.write_bytes(
+            codec.encode_xml(message) if path.suffix == ".xml" else json.dumps(codec.encode_json(message)).encode()
+        )
+        files.append((target, message))
+    result = CliRunner().invoke(cli, ["relay", "--json", "--server", fhir_base_url, *[str(f) for f, _ in files]])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [line["messageId"] for line in lines] == [m.id for _, m in files]
+    for line, (_, message) in zip(lines, files, strict=True):
+        comm = next(e for e in line["entries"] if e["resourceType"] == "Communication")
+        assert comm["id"].startswith("Communication/")
+        assert hapi.read(comm["id"])["identifier"][0]["value"] == message.id
+
+
+def test_cli_relay_names_the_element_of_a_bad_file_and_fails(fhir_base_url: str) -> None:
+    result = CliRunner().invoke(cli, ["relay", "--server", fhir_base_url, str(BAD / "personnummer-check-digit.xml")])
+    assert result.exit_code == 1
+    assert "/Message/Patient/@personnummer" in result.output
+    assert "191212121213" not in result.output

@@ -1,0 +1,91 @@
+"""The door: documents in XML and JSON, and every bad input refused with the element named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adapter import codec
+from mappings.errors import DocumentTooLarge, SamverkanError, UnsupportedMediaType
+from mappings.model import CareType, MessageType, PartyKind, PatientIdKind
+from tests.support import BAD, BAD_EXPECTED, MESSAGES, content_type, load
+
+
+def test_the_domain_example_reads_as_stated() -> None:
+    # Given the example of DOMAIN.md
+    m = load(MESSAGES[0])
+    # Then every part of it is in the model
+    assert m.type is MessageType.INSKRIVNINGSMEDDELANDE
+    assert m.sent.isoformat() == "2026-03-02T09:15:00+01:00"
+    assert (m.sender.hsa_id, m.sender.kind) == ("SE2321000131-E000000000011", PartyKind.SLUTENVARD)
+    assert [r.kind for r in m.recipients] == [PartyKind.KOMMUN, PartyKind.NARSJUKVARD]
+    assert (m.patient.id_kind, m.patient.id_value, m.patient.kommunkod) == (PatientIdKind.PERSONNUMMER, "191212121212", "1380")
+    assert m.care_episode is not None
+    # The issuer defaults to the slutenvård Sender (DOMAIN.md, business identifiers)
+    assert m.care_episode.issuer == m.sender.hsa_id
+    assert m.care_episode.care is CareType.SOMATISK
+    assert m.body.preliminary_discharge_ready is not None and m.body.preliminary_discharge_ready.isoformat() == "2026-03-05"
+    assert m.body.consent is not None and m.body.consent.sip is True
+    assert m.body.note == "Behov av hemsjukvård och hemtjänst efter utskrivning."
+
+
+@pytest.mark.parametrize("path", MESSAGES, ids=lambda p: p.name)
+def test_xml_and_json_forms_are_the_same_message(path) -> None:
+    m = load(path)
+    assert codec.decode(codec.encode_xml(m), "application/xml") == m
+    assert codec.decode(json.dumps(codec.encode_json(m)).encode(), "application/json") == m
+
+
+def test_encoded_xml_is_valid_against_the_xsd() -> None:
+    from lxml import etree
+
+    from adapter.xsd_layout import schema
+
+    for path in MESSAGES:
+        assert schema().validate(etree.fromstring(codec.encode_xml(load(path))))
+
+
+@pytest.mark.parametrize("name", sorted(BAD_EXPECTED), ids=str)
+def test_bad_input_is_refused_naming_the_element(name: str) -> None:
+    expected = BAD_EXPECTED[name]
+    path = BAD / name
+    with pytest.raises(SamverkanError) as info:
+        codec.decode(path.read_bytes(), content_type(path))
+    err = info.value
+    assert (err.http_status, err.code, err.path) == (expected["status"], expected["code"], expected["location"]), str(err)
+
+
+def test_every_bad_fixture_has_an_expectation() -> None:
+    files = {p.name for p in BAD.iterdir() if p.name != "expected.json"}
+    assert files == set(BAD_EXPECTED)
+
+
+def test_errors_never_repeat_a_personnummer() -> None:
+    with pytest.raises(SamverkanError) as info:
+        codec.decode((BAD / "personnummer-check-digit.xml").read_bytes(), "application/xml")
+    assert "191212121213" not in str(info.value)
+
+
+def test_unknown_content_type_is_415() -> None:
+    with pytest.raises(UnsupportedMediaType) as info:
+        codec.decode(MESSAGES[0].read_bytes(), "text/plain")
+    assert info.value.http_status == 415
+
+
+def test_document_over_the_limit_is_413() -> None:
+    with pytest.raises(DocumentTooLarge):
+        codec.decode(MESSAGES[0].read_bytes(), "application/xml", limits=codec.Limits(max_bytes=100))
+
+
+def test_deep_json_is_refused_not_crashed() -> None:
+    deep = b'{"Message": ' + b'{"Body": ' * 5000 + b"{}" + b"}" * 5001
+    with pytest.raises(SamverkanError) as info:
+        codec.decode(deep, "application/json")
+    assert info.value.http_status == 400
+
+
+def test_invalid_utf8_is_refused() -> None:
+    with pytest.raises(SamverkanError) as info:
+        codec.decode(b'{"Message": "\xff\xfe"}', "application/json")
+    assert info.value.code == "SAMV-1003"

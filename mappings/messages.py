@@ -134,7 +134,9 @@ class _Resolver:
                 self._by_key[f"{res['resourceType']}/{res['id']}"] = res
 
     def communications(self) -> list[Mapping[str, Any]]:
-        return [r for r in self._by_key.values() if r.get("resourceType") == "Communication"]
+        # Each resource is indexed under two keys: count it once.
+        unique = {id(r): r for r in self._by_key.values() if r.get("resourceType") == "Communication"}
+        return list(unique.values())
 
     def get(self, ref: Mapping[str, Any] | None, path: str) -> Mapping[str, Any]:
         target = (ref or {}).get("reference")

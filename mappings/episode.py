@@ -21,7 +21,7 @@ from typing import Any
 
 from . import identifiers as ids
 from .errors import InvalidValue, MissingElement
-from .fhir import Resource, concept, extension, identifier, identifier_value, reference
+from .fhir import Resource, code_in, concept, extension, identifier, identifier_value, reference
 from .model import CareEpisode, CareType, MessageType
 
 __all__ = ["encounter_from_fhir", "encounter_to_fhir", "episode_key"]
@@ -72,10 +72,7 @@ def encounter_from_fhir(res: Mapping[str, Any]) -> CareEpisode:
         raise MissingElement("Encounter has no vårdtillfälle identifier", path="Encounter.identifier", path_kind="fhirpath")
     # HSA-ids hold no ':', so the first one separates issuer from the episode's own id.
     issuer, _, episode_id = key.partition(":")
-    care_code = next(
-        (c.get("code") for t in res.get("type", ()) for c in t.get("coding", ()) if c.get("system") == ids.CS_CARE_TYPE),
-        None,
-    )
+    care_code = code_in(res.get("type", ()), ids.CS_CARE_TYPE)
     try:
         care = CareType(care_code) if care_code is not None else None
     except ValueError:

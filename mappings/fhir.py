@@ -13,6 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 __all__ = [
     "Resource",
+    "code_in",
     "coding",
     "concept",
     "ext_value",
@@ -57,6 +58,15 @@ def reference(url: str) -> dict[str, str]:
 
 def extension(url: str, value_key: str, value: Any) -> dict[str, Any]:
     return {"url": url, value_key: value}
+
+
+def code_in(concepts: Iterable[Mapping[str, Any]], system: str) -> str | None:
+    """The first code from ``system`` among a list of CodeableConcepts (e.g. ``Organization.type``)."""
+    for concept_ in concepts:
+        for c in concept_.get("coding", ()):
+            if c.get("system") == system and "code" in c:
+                return str(c["code"])
+    return None
 
 
 def identifier_value(resource: Mapping[str, Any], systems: Iterable[str]) -> str | None:

@@ -30,7 +30,18 @@ from . import identifiers as ids
 from .bundle import Entry, transaction
 from .episode import encounter_from_fhir, encounter_to_fhir, episode_key
 from .errors import ContradictoryValues, InvalidValue, MissingElement, UnsupportedMessageType
-from .fhir import Resource, concept, ext_value, extension, find_extension, full_url, identifier, identifier_value, reference
+from .fhir import (
+    Resource,
+    code_in,
+    concept,
+    ext_value,
+    extension,
+    find_extension,
+    full_url,
+    identifier,
+    identifier_value,
+    reference,
+)
 from .model import Consent, Inskrivningsmeddelande, Message, MessageType, Party
 from .shared import (
     organization_from_fhir,
@@ -166,15 +177,7 @@ def from_fhir(bundle: Mapping[str, Any]) -> Message:
     mid = identifier_value(comm, (ids.SYS_MESSAGE_ID,))
     if mid is None:
         raise MissingElement("Communication has no message id", path="Communication.identifier", path_kind="fhirpath")
-    type_code = next(
-        (
-            c.get("code")
-            for cat in comm.get("category", ())
-            for c in cat.get("coding", ())
-            if c.get("system") == ids.CS_MESSAGE_TYPE
-        ),
-        None,
-    )
+    type_code = code_in(comm.get("category", ()), ids.CS_MESSAGE_TYPE)
     try:
         mtype = MessageType(str(type_code))
     except ValueError:

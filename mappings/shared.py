@@ -22,7 +22,7 @@ from typing import Any
 
 from . import identifiers as ids
 from .errors import InvalidValue, MissingElement
-from .fhir import Resource, concept, ext_value, extension, identifier, identifier_value
+from .fhir import Resource, code_in, concept, ext_value, extension, identifier, identifier_value
 from .model import Party, PartyKind, Patient, PatientIdKind
 
 __all__ = ["organization_from_fhir", "organization_to_fhir", "patient_from_fhir", "patient_to_fhir"]
@@ -102,10 +102,7 @@ def organization_from_fhir(res: Mapping[str, Any]) -> Party:
     hsa = identifier_value(res, (ids.HSA_ID, ids.HSA_ID_INERA))
     if hsa is None:
         raise MissingElement("Organization has no HSA-id", path="Organization.identifier", path_kind="fhirpath")
-    kind_code = next(
-        (c.get("code") for t in res.get("type", ()) for c in t.get("coding", ()) if c.get("system") == ids.CS_PARTY_KIND),
-        None,
-    )
+    kind_code = code_in(res.get("type", ()), ids.CS_PARTY_KIND)
     try:
         kind = PartyKind(str(kind_code))
     except ValueError:

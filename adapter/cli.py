@@ -87,6 +87,8 @@ def relay(
                     entry.id or "",
                 )
         if len(failures) < len(results):
+            if not out.is_terminal:
+                out.width = max(out.width, 120)  # a pipe or CI log: don't fold the ids
             out.print(table)
     for path, failure in failures:
         where = f" at {failure.path}" if failure.path else ""

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
 
 from mappings.errors import (
-    ContradictoryValues,
     DocumentTooLarge,
     ForbiddenConstruct,
     InvalidValue,
@@ -33,10 +32,9 @@ from mappings.errors import (
 )
 from mappings.identifiers import check_personal_number, is_valid_hsa_id
 from mappings.model import (
+    Body,
     CareEpisode,
     CareType,
-    Consent,
-    Inskrivningsmeddelande,
     Message,
     MessageType,
     Party,
@@ -45,6 +43,8 @@ from mappings.model import (
     PatientIdKind,
 )
 
+from .body_xml import read_body, write_body
+from .checks import check, check_sender
 from .redact import redact
 from .xsd_layout import NS, Node, layout, schema
 
@@ -284,7 +284,7 @@ def _read(root: etree._Element) -> Message:
     sender_el = root.find(_Q + "Sender")
     assert sender_el is not None  # the XSD requires it
     sender = _party(sender_el)
-    _check_sender(mtype, sender)
+    check_sender(mtype, sender)
     recipient_els = root.findall(_Q + "Recipient")
     recipients = tuple(_party(r) for r in recipient_els)
     seen: set[str] = set()
@@ -299,7 +299,7 @@ def _read(root: etree._Element) -> Message:
     episode = None if episode_el is None else _episode(episode_el, sender)
     body_el = root.find(_Q + "Body")
     assert body_el is not None
-    body = _inskrivning(body_el)
+    body = _with_issuers(read_body(body_el), mtype, sender)
     message = Message(
         id=root.get("id", ""),
         type=mtype,
@@ -310,59 +310,20 @@ def _read(root: etree._Element) -> Message:
         body=body,
         care_episode=episode,
     )
-    _check_type(message)
+    check(message)
     return message
 
 
-def _inskrivning(body: etree._Element) -> Inskrivningsmeddelande:
-    prelim = body.find(_Q + "PreliminaryDischargeReady")
-    consent = body.find(_Q + "Consent")
-    note = body.find(_Q + "Note")
-    return Inskrivningsmeddelande(
-        preliminary_discharge_ready=date.fromisoformat(prelim.get("date", "")) if prelim is not None else None,
-        consent=None
-        if consent is None
-        else Consent(information_transfer=_bool(consent.get("informationTransfer")), sip=_bool(consent.get("sip"))),
-        note=None if note is None else note.text,
-    )
-
-
-#: Who may send a type (DOMAIN.md, message catalogue); types not listed may come from anyone.
-_SENDERS: dict[MessageType, frozenset[PartyKind]] = {
-    MessageType.INSKRIVNINGSMEDDELANDE: frozenset({PartyKind.SLUTENVARD}),
-}
-
-
-def _check_sender(mtype: MessageType, sender: Party) -> None:
-    allowed = _SENDERS.get(mtype)
-    if allowed is not None and sender.kind not in allowed:
-        kinds = ", ".join(sorted(k.value for k in allowed))
-        raise InvalidValue(f"a {mtype.value} is sent by {kinds}", path="/Message/Sender/@kind")
-
-
-def _check_type(message: Message) -> None:
-    """What each type requires beyond the schema, and dates that contradict each other."""
-    if message.type is MessageType.INSKRIVNINGSMEDDELANDE:
-        episode = message.care_episode
-        if episode is None:
-            raise MissingElement("an Inskrivningsmeddelande needs its CareEpisode", path="/Message/CareEpisode")
-        if episode.admitted is None:
-            raise MissingElement("an Inskrivningsmeddelande needs the time of admission", path="/Message/CareEpisode/@admitted")
-        if episode.admitted > message.sent:
-            raise ContradictoryValues("admitted after the message was sent", path="/Message/CareEpisode/@admitted")
-        prelim = message.body.preliminary_discharge_ready
-        if prelim is not None and prelim < episode.admitted.date():
-            raise ContradictoryValues(
-                "the preliminary discharge-ready date is before the admission",
-                path="/Message/Body/PreliminaryDischargeReady/@date",
-            )
+def _with_issuers(body: Body, mtype: MessageType, sender: Party) -> Body:
+    """A Remiss's referral and a SIP's plan are issued by the Sender unless they say otherwise."""
+    if mtype is MessageType.REMISS and body.referral is not None and body.referral.issuer is None:
+        body = replace(body, referral=replace(body.referral, issuer=sender.hsa_id))
+    if body.plan is not None and body.plan.issuer is None:
+        body = replace(body, plan=replace(body.plan, issuer=sender.hsa_id))
+    return body
 
 
 # -- writing -----------------------------------------------------------------------------------
-
-
-def _xml_bool(value: bool | None) -> str | None:
-    return None if value is None else ("true" if value else "false")
 
 
 def _element(message: Message) -> etree._Element:
@@ -396,14 +357,7 @@ def _element(message: Message) -> etree._Element:
             admitted=ep.admitted.isoformat() if ep.admitted else None,
             care=ep.care.value if ep.care else None,
         )
-    body = sub(root, "Body")
-    b = message.body
-    if b.preliminary_discharge_ready is not None:
-        sub(body, "PreliminaryDischargeReady", date=b.preliminary_discharge_ready.isoformat())
-    if b.consent is not None:
-        sub(body, "Consent", informationTransfer=_xml_bool(b.consent.information_transfer), sip=_xml_bool(b.consent.sip))
-    if b.note is not None:
-        sub(body, "Note").text = b.note
+    write_body(sub(root, "Body"), message.body)
     return root
 
 

@@ -165,6 +165,17 @@ class FhirClient:
         result: dict[str, Any] = response.json()
         return result
 
+    async def find_one(self, resource_type: str, system: str, value: str) -> dict[str, Any] | None:
+        """The one resource with business identifier ``system|value``, or None.
+
+        Several is a data error on the server that retrying cannot fix (:class:`Final`, 412).
+        """
+        found = await self.search(resource_type, {"identifier": f"{system}|{value}", "_count": "2"})
+        matches = [e["resource"] for e in found.get("entry", ()) if e.get("search", {}).get("mode", "match") == "match"]
+        if len(matches) > 1:
+            raise Final(f"several {resource_type} resources have the same business identifier", status=412)
+        return matches[0] if matches else None
+
     async def capabilities(self) -> dict[str, Any]:
         with mapped_errors(self.base_url):
             response = await self._http.get("/metadata")

@@ -6,14 +6,16 @@ This is the synchronous slice of the relay; the journal and the worker with retr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from mappings import to_bundle
+from mappings import to_fhir
+from mappings.bundle import Entry, transaction
 from mappings.model import Message
 
 from .codec import DEFAULT_LIMITS, Limits, decode
-from .fhir_client import EntryResult, FhirClient
+from .fhir_client import EntryResult, FhirClient, Final
 
 __all__ = ["RelayResult", "relay_document", "relay_message"]
 
@@ -38,11 +40,32 @@ class RelayResult:
         }
 
 
+#: How often a bundle is rebuilt when a resource it updates changed under it (409/412).
+MERGE_ATTEMPTS = 4
+
+
+async def _onto_server(entries: list[Entry], fhir: FhirClient) -> list[Entry]:
+    """Entries with their updates merged onto what the server holds now."""
+    stateful = [e for e in entries if e.merge is not None]
+    found = await asyncio.gather(*(fhir.find_one(e.resource["resourceType"], e.system, e.value) for e in stateful))
+    merged = {id(e): e.onto(current) for e, current in zip(stateful, found, strict=True) if current is not None}
+    return [merged.get(id(e), e) for e in entries]
+
+
 async def relay_message(message: Message, fhir: FhirClient) -> RelayResult:
     # Map completely before sending: a message that cannot be mapped sends nothing.
-    bundle = to_bundle(message)
-    result = await fhir.transaction(bundle)
-    return RelayResult(message.id, message.type.value, fhir.base_url, result.entries)
+    entries = to_fhir(message)
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
+        bundle = transaction(await _onto_server(entries, fhir))
+        try:
+            result = await fhir.transaction(bundle)
+        except Final as exc:
+            # Someone changed the episode (or referral) between our read and our write: read again.
+            if exc.status in (409, 412) and attempt < MERGE_ATTEMPTS and any(e.merge for e in entries):
+                continue
+            raise
+        return RelayResult(message.id, message.type.value, fhir.base_url, result.entries)
+    raise AssertionError("unreachable")
 
 
 async def relay_document(

@@ -12,7 +12,8 @@ the same string: HAPI 6.6+ guards parallel conditional creates by that exact str
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -37,17 +38,49 @@ def conditional_query(system: str, value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One resource with the way it is written: conditional create or conditional update."""
+    """One resource with the way it is written: conditional create or conditional update.
+
+    ``merge``, on an update, is how the message changes a resource that already exists: a pure
+    function from the server's current resource to the new one. ``resource`` is what it is when
+    nothing exists yet. The relay reads the current resource and applies ``merge``, so a message
+    that changes one fact of an episode does not erase the others (a PUT replaces everything).
+    """
 
     full_url: str
     resource: Resource
     write: Literal["create", "update"]
     system: str
     value: str
+    merge: Callable[[Resource | None], Resource] | None = field(default=None, compare=False)
+    #: ``(id, versionId)`` of the server's resource this update was merged onto, if any.
+    target: tuple[str, str | None] | None = None
+
+    @property
+    def search(self) -> str:
+        """``Type?identifier=...``: how the relay finds the current resource."""
+        return f"{self.resource['resourceType']}?{conditional_query(self.system, self.value)}"
+
+    def onto(self, current: Resource) -> Entry:
+        """This update applied to ``current``, the resource the server holds now.
+
+        The result is written to that resource's id with ``If-Match`` on its version, so a
+        change made by someone else in between is a conflict (409/412), never lost.
+        """
+        if self.merge is None:
+            raise ValueError("this entry does not merge")
+        meta = current.get("meta") or {}
+        resource = self.merge(current)
+        resource["id"] = current["id"]
+        return replace(self, resource=resource, target=(str(current["id"]), meta.get("versionId")))
 
     def as_json(self) -> dict[str, Any]:
         rtype = self.resource["resourceType"]
         query = conditional_query(self.system, self.value)
+        if self.target is not None:
+            request = {"method": "PUT", "url": f"{rtype}/{self.target[0]}"}
+            if self.target[1] is not None:
+                request["ifMatch"] = f'W/"{self.target[1]}"'
+            return {"fullUrl": self.full_url, "resource": self.resource, "request": request}
         if self.write == "create":
             request = {"method": "POST", "url": rtype, "ifNoneExist": query}
         else:

@@ -1,37 +1,41 @@
-"""The inpatient episode (vårdtillfälle) as an Encounter.
+"""The inpatient episode (vårdtillfälle) as an Encounter: its current state, message by message.
 
     internal                                   FHIR R4
     CareEpisode/@issuer + @id                  Encounter.identifier (vardtillfalle, "{issuer}:{id}")
     CareEpisode/@admitted                      Encounter.period.start
     CareEpisode/@care                          Encounter.type (CodeSystem care-type)
     (inpatient)                                Encounter.class = v3-ActCode#IMP
-    Message/@type                              Encounter.status (Inskrivningsmeddelande: in-progress)
-    Body/PreliminaryDischargeReady/@date       Encounter.extension:preliminary-discharge-ready
+    Message/@type                              Encounter.status (ConceptMap message-type-to-encounter-status)
+    PreliminaryDischargeReady/@date            Encounter.extension:preliminary-discharge-ready
+    DischargeReady/@date (Utskrivningsklar)    Encounter.extension:discharge-ready
+    Withdrawal/@date (AtertagUtskrivningsklar) Encounter.extension:discharge-ready-withdrawn, and
+                                               extension:discharge-ready removed
+    Discharge/@time (Utskrivningsmeddelande)   Encounter.period.end, status finished
+    Reason (AvbrutenVardplanering)             Encounter.extension:planning-aborted (CodeableConcept)
     Patient                                    Encounter.subject
     Sender (slutenvård)                        Encounter.serviceProvider
 
-The adapter owns the Encounter's state: it is written by conditional update on its identifier.
+The Encounter is the episode's state, owned by the adapter and written by conditional update
+on its identifier. Each message changes only what it carries: :func:`apply` takes the current
+Encounter (or None) and returns the next. What a message itself said stays on its Communication.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from datetime import date, datetime
 from typing import Any
 
 from . import identifiers as ids
-from .errors import InvalidValue, MissingElement
-from .fhir import Resource, code_in, concept, extension, identifier, identifier_value, reference
-from .model import CareEpisode, CareType, MessageType
+from .errors import MissingElement
+from .fhir import Resource, concept, extension, identifier, identifier_value, put_extension, reference
+from .model import CareEpisode, Message, MessageType, PartyKind
+from .terminology import has_translation, translate
 
-__all__ = ["encounter_from_fhir", "encounter_to_fhir", "episode_key"]
+__all__ = ["apply", "episode_key", "episode_of"]
 
 _ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-
-#: The Encounter.status a message of each type leaves the episode in.
-_STATUS: dict[MessageType, str] = {
-    MessageType.INSKRIVNINGSMEDDELANDE: "in-progress",
-}
+_STATUS_MAP = "message-type-to-encounter-status"
 
 
 def episode_key(episode: CareEpisode) -> str:
@@ -41,46 +45,67 @@ def episode_key(episode: CareEpisode) -> str:
     return f"{episode.issuer}:{episode.id}"
 
 
-def encounter_to_fhir(
-    episode: CareEpisode,
-    *,
-    message_type: MessageType,
-    patient_ref: str,
-    provider_ref: str,
-    preliminary_discharge_ready: date | None = None,
-) -> Resource:
-    res: Resource = {
-        "resourceType": "Encounter",
-        "identifier": [identifier(ids.SYS_VARDTILLFALLE, episode_key(episode))],
-        "status": _STATUS[message_type],
-        "class": {"system": _ACT_CODE, "code": "IMP", "display": "inpatient encounter"},
-        "subject": reference(patient_ref),
-        "serviceProvider": reference(provider_ref),
-    }
+def apply(current: Mapping[str, Any] | None, message: Message, *, patient_ref: str, provider_ref: str | None) -> Resource:
+    """The Encounter after ``message``; ``current`` is the one the server holds, if any."""
+    episode = message.care_episode
+    assert episode is not None, "only messages of an episode change an Encounter"
+    res: Resource = copy.deepcopy(dict(current)) if current is not None else {}
+    res["resourceType"] = "Encounter"
+    res["identifier"] = [i for i in res.get("identifier", ()) if i.get("system") != ids.SYS_VARDTILLFALLE]
+    res["identifier"].insert(0, identifier(ids.SYS_VARDTILLFALLE, episode_key(episode)))
+    if has_translation(_STATUS_MAP, message.type.value):
+        res["status"] = translate(_STATUS_MAP, message.type.value, path="/Message/@type")
+    else:
+        res.setdefault("status", "in-progress")
+    res.setdefault("class", {"system": _ACT_CODE, "code": "IMP", "display": "inpatient encounter"})
+    res["subject"] = reference(patient_ref)
+    if provider_ref is not None and (message.sender.kind is PartyKind.SLUTENVARD or "serviceProvider" not in res):
+        res["serviceProvider"] = reference(provider_ref)
     if episode.care is not None:
         res["type"] = [concept(ids.CS_CARE_TYPE, episode.care.value)]
+    period = dict(res.get("period") or {})
     if episode.admitted is not None:
-        res["period"] = {"start": episode.admitted.isoformat()}
-    if preliminary_discharge_ready is not None:
-        res["extension"] = [extension(ids.EXT_PRELIMINARY_DISCHARGE_READY, "valueDate", preliminary_discharge_ready.isoformat())]
+        period["start"] = episode.admitted.isoformat()
+    body = message.body
+    if message.type is MessageType.UTSKRIVNINGSMEDDELANDE and body.discharged is not None:
+        period["end"] = body.discharged.isoformat()
+    if period:
+        res["period"] = period
+    if body.preliminary_discharge_ready is not None:
+        put_extension(
+            res,
+            ids.EXT_PRELIMINARY_DISCHARGE_READY,
+            extension(ids.EXT_PRELIMINARY_DISCHARGE_READY, "valueDate", body.preliminary_discharge_ready.isoformat()),
+        )
+    if message.type is MessageType.UTSKRIVNINGSKLAR and body.discharge_ready is not None:
+        # A new final date after a withdrawal starts over (DOMAIN.md rule 5).
+        put_extension(
+            res, ids.EXT_DISCHARGE_READY, extension(ids.EXT_DISCHARGE_READY, "valueDate", body.discharge_ready.isoformat())
+        )
+        put_extension(res, ids.EXT_DISCHARGE_READY_WITHDRAWN, None)
+    if message.type is MessageType.ATERTAG_UTSKRIVNINGSKLAR and body.withdrawal is not None:
+        put_extension(res, ids.EXT_DISCHARGE_READY, None)
+        put_extension(
+            res,
+            ids.EXT_DISCHARGE_READY_WITHDRAWN,
+            extension(ids.EXT_DISCHARGE_READY_WITHDRAWN, "valueDate", body.withdrawal.isoformat()),
+        )
+    if message.type is MessageType.AVBRUTEN_VARDPLANERING and body.reason is not None:
+        reason: dict[str, Any] = {}
+        if body.reason.code is not None:
+            reason["coding"] = [{"system": ids.CS_ABORT_REASON, "code": body.reason.code.value}]
+        if body.reason.text is not None:
+            reason["text"] = body.reason.text
+        put_extension(res, ids.EXT_PLANNING_ABORTED, extension(ids.EXT_PLANNING_ABORTED, "valueCodeableConcept", reason))
+    res.pop("meta", None)  # the server keeps versions; a stale meta must not travel back
     return res
 
 
-def encounter_from_fhir(res: Mapping[str, Any]) -> CareEpisode:
-    key = identifier_value(res, (ids.SYS_VARDTILLFALLE,))
+def episode_of(encounter: Mapping[str, Any]) -> tuple[str, str]:
+    """(issuer, episode id) from an Encounter's vårdtillfälle identifier."""
+    key = identifier_value(encounter, (ids.SYS_VARDTILLFALLE,))
     if key is None or ":" not in key:
         raise MissingElement("Encounter has no vårdtillfälle identifier", path="Encounter.identifier", path_kind="fhirpath")
     # HSA-ids hold no ':', so the first one separates issuer from the episode's own id.
     issuer, _, episode_id = key.partition(":")
-    care_code = code_in(res.get("type", ()), ids.CS_CARE_TYPE)
-    try:
-        care = CareType(care_code) if care_code is not None else None
-    except ValueError:
-        raise InvalidValue("Encounter.type has an unknown care type", path="Encounter.type", path_kind="fhirpath") from None
-    start = (res.get("period") or {}).get("start")
-    return CareEpisode(
-        id=episode_id,
-        issuer=issuer,
-        admitted=datetime.fromisoformat(start) if start else None,
-        care=care,
-    )
+    return issuer, episode_id

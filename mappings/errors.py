@@ -145,8 +145,8 @@ class UnmappedCode(MappingError):
     code = "SAMV-2004"
     issue_type = "code-invalid"
 
-    def __init__(self, detail: str, *, path: str | None = None, system: str, code: str):
-        super().__init__(detail, path=path)
+    def __init__(self, detail: str, *, path: str | None = None, path_kind: PathKind = "xpath", system: str, code: str):
+        super().__init__(detail, path=path, path_kind=path_kind)
         self.system = system
         self.unmapped = code
 

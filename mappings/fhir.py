@@ -8,24 +8,31 @@ absent elements and strict about what they return.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 __all__ = [
     "Resource",
+    "code_as",
     "code_in",
     "coding",
+    "complex_extension",
     "concept",
     "ext_value",
+    "ext_values",
     "extension",
     "find_extension",
     "full_url",
     "identifier",
     "identifier_value",
+    "local_ref",
+    "put_extension",
     "reference",
 ]
 
 Resource = dict[str, Any]
+_E = TypeVar("_E", bound=StrEnum)
 
 #: Namespace of the deterministic ``urn:uuid`` fullUrls of our bundles.
 _FULLURL_NS: UUID = uuid5(NAMESPACE_URL, "urn:samverkan:fullUrl")
@@ -89,3 +96,39 @@ def find_extension(element: Mapping[str, Any], url: str) -> Mapping[str, Any] | 
 def ext_value(element: Mapping[str, Any], url: str, value_key: str) -> Any:
     ext = find_extension(element, url)
     return None if ext is None else ext.get(value_key)
+
+
+def ext_values(element: Mapping[str, Any], url: str) -> list[Mapping[str, Any]]:
+    """Every extension of ``element`` with ``url``, in order (for repeating extensions)."""
+    return [e for e in element.get("extension", ()) if e.get("url") == url]
+
+
+def complex_extension(url: str, parts: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
+    """An extension of sub-extensions ``(name, value key, value)``; parts whose value is None are left out."""
+    return {"url": url, "extension": [{"url": name, key: value} for name, key, value in parts if value is not None]}
+
+
+def put_extension(resource: Resource, url: str, ext: dict[str, Any] | None) -> None:
+    """Sets the extension ``url`` of ``resource`` to ``ext`` (or removes it), keeping all others."""
+    kept = [e for e in resource.get("extension", ()) if e.get("url") != url]
+    if ext is not None:
+        kept.append(ext)
+    if kept:
+        resource["extension"] = kept
+    else:
+        resource.pop("extension", None)
+
+
+def local_ref(target: Mapping[str, Any]) -> dict[str, str]:
+    """A reference to a contained resource: ``#id``."""
+    return {"reference": f"#{target['id']}"}
+
+
+def code_as(kind: type[_E], code: object, path: str) -> _E:
+    """``code`` as a member of ``kind``; anything else is an ``InvalidValue`` at ``path`` (FHIRPath)."""
+    from .errors import InvalidValue
+
+    try:
+        return kind(str(code))
+    except ValueError:
+        raise InvalidValue(f"not a known {kind.__name__} code", path=path, path_kind="fhirpath") from None

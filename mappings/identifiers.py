@@ -14,18 +14,47 @@ from importlib import resources
 
 __all__ = [
     "CANONICAL",
+    "CS_ABORT_REASON",
+    "CS_CARE_LEVEL",
+    "CS_CARE_TEAM_ROLE",
     "CS_CARE_TYPE",
+    "CS_GENERAL_SUBJECT",
+    "CS_MESSAGE_PART",
     "CS_MESSAGE_TYPE",
     "CS_PARTY_KIND",
+    "CS_PROVIDER_CHOICE",
+    "CS_REFERRAL_CRITERION",
+    "CS_SERVICE_KIND",
+    "CS_SIP_STATUS",
+    "EXT_CARE_CONTACT",
+    "EXT_CARE_EPISODE",
     "EXT_CONSENT_FLAGS",
+    "EXT_CURRENT_SERVICE",
+    "EXT_DISCHARGED",
+    "EXT_DISCHARGE_READY",
+    "EXT_DISCHARGE_READY_WITHDRAWN",
+    "EXT_HANDOVER",
+    "EXT_HEMGANGSKLAR",
+    "EXT_HOME_VISIT",
     "EXT_KOMMUNKOD",
+    "EXT_MEETING_MODE",
+    "EXT_MESSAGE_PART",
+    "EXT_NEXT_FOLLOW_UP",
+    "EXT_PLANNING_ABORTED",
     "EXT_PRELIMINARY_DISCHARGE_READY",
+    "EXT_PROVIDER_CHOICE",
+    "EXT_SELF_CARE",
+    "EXT_SIP_STATUS",
     "HSA_ID",
     "HSA_ID_INERA",
+    "ICD10SE",
+    "LOINC",
     "PACKAGE_VERSION",
     "PERSONNUMMER",
     "RESERVNUMMER",
     "SAMORDNINGSNUMMER",
+    "SNOMED",
+    "SNOMED_SE",
     "SYS_KOMMUNKOD",
     "SYS_MESSAGE_ID",
     "SYS_REMISS",
@@ -68,9 +97,46 @@ SYS_KOMMUNKOD = f"{CANONICAL}/NamingSystem/kommunkod"
 CS_MESSAGE_TYPE = f"{CANONICAL}/CodeSystem/message-type"
 CS_PARTY_KIND = f"{CANONICAL}/CodeSystem/party-kind"
 CS_CARE_TYPE = f"{CANONICAL}/CodeSystem/care-type"
-EXT_PRELIMINARY_DISCHARGE_READY = f"{CANONICAL}/StructureDefinition/preliminary-discharge-ready"
-EXT_KOMMUNKOD = f"{CANONICAL}/StructureDefinition/kommunkod"
-EXT_CONSENT_FLAGS = f"{CANONICAL}/StructureDefinition/consent-flags"
+CS_SERVICE_KIND = f"{CANONICAL}/CodeSystem/service-kind"
+CS_GENERAL_SUBJECT = f"{CANONICAL}/CodeSystem/general-subject"
+CS_CARE_TEAM_ROLE = f"{CANONICAL}/CodeSystem/care-team-role"
+CS_ABORT_REASON = f"{CANONICAL}/CodeSystem/abort-reason"
+CS_CARE_LEVEL = f"{CANONICAL}/CodeSystem/care-level"
+CS_REFERRAL_CRITERION = f"{CANONICAL}/CodeSystem/referral-criterion"
+CS_PROVIDER_CHOICE = f"{CANONICAL}/CodeSystem/provider-choice"
+CS_SIP_STATUS = f"{CANONICAL}/CodeSystem/sip-status"
+CS_MESSAGE_PART = f"{CANONICAL}/CodeSystem/message-part"
+
+
+def _ext(name: str) -> str:
+    return f"{CANONICAL}/StructureDefinition/{name}"
+
+
+EXT_PRELIMINARY_DISCHARGE_READY = _ext("preliminary-discharge-ready")
+EXT_DISCHARGE_READY = _ext("discharge-ready")
+EXT_DISCHARGE_READY_WITHDRAWN = _ext("discharge-ready-withdrawn")
+EXT_PLANNING_ABORTED = _ext("planning-aborted")
+EXT_KOMMUNKOD = _ext("kommunkod")
+EXT_CONSENT_FLAGS = _ext("consent-flags")
+EXT_CARE_EPISODE = _ext("care-episode")
+EXT_MESSAGE_PART = _ext("message-part")
+EXT_CURRENT_SERVICE = _ext("current-service")
+EXT_DISCHARGED = _ext("discharged")
+EXT_HEMGANGSKLAR = _ext("hemgangsklar")
+EXT_HOME_VISIT = _ext("home-visit")
+EXT_CARE_CONTACT = _ext("care-contact")
+EXT_MEETING_MODE = _ext("meeting-mode")
+EXT_PROVIDER_CHOICE = _ext("provider-choice")
+EXT_HANDOVER = _ext("handover")
+EXT_SIP_STATUS = _ext("sip-status")
+EXT_NEXT_FOLLOW_UP = _ext("next-follow-up")
+EXT_SELF_CARE = _ext("self-care-assessment")
+
+# Terminologies of others.
+ICD10SE = "urn:oid:1.2.752.116.1.1.1.1.3"
+SNOMED = "http://snomed.info/sct"
+SNOMED_SE = "http://snomed.info/sct/45991000052106"
+LOINC = "http://loinc.org"
 
 # HSA-id: "SE", an organisation number (10 digits, or 12 with the "16" prefix) and an optional
 # '-' suffix, e.g. SE2321000131-E000000000001. 31 characters at most (HSA's rule).

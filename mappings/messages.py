@@ -1,4 +1,4 @@
-"""A discharge-planning message as a Communication, with the resources it belongs with.
+"""Every internal message as a Communication, with the resources it belongs with.
 
     internal                                   FHIR R4
     Message/@id                                Communication.identifier (message-id)
@@ -7,122 +7,234 @@
     Sender                                     Communication.sender -> Organization
     Recipient (1..*)                           Communication.recipient -> Organization
     Patient                                    Communication.subject -> Patient
-    CareEpisode                                Communication.encounter -> Encounter
-    Body/PreliminaryDischargeReady/@date       Communication.extension:preliminary-discharge-ready
-                                               (and Encounter, see mappings.episode)
-    Body/Consent/@informationTransfer, @sip    Communication.extension:consent-flags
-    Body/Note                                  Communication.payload.contentString
+    CareEpisode                                Communication.encounter -> Encounter (mappings.episode);
+                                               @admitted, @care as sent: extension:care-episode
+    Note                                       Communication.payload.contentString
+    Function (Vardbegaran)                     Communication.payload.contentString with
+                                               extension:message-part = function
+    Service (Vardbegaran)                      Communication.extension:current-service
+    Consent                                    Communication.extension:consent-flags
+    PreliminaryDischargeReady, DischargeReady  Communication.extension:preliminary-discharge-ready,
+                                               :discharge-ready (and the Encounter)
+    Withdrawal (AtertagUtskrivningsklar)       Communication.extension:discharge-ready-withdrawn
+    Reason                                     Communication.reasonCode (abort-reason, text)
+    Subject (GenerelltMeddelande)              Communication.topic (CodeSystem general-subject)
+    CareContact (FastVardkontakt, SIP)         Communication.extension:care-contact -> Practitioner;
+                                               the CareTeam (mappings.careteam, mappings.sip)
+    Meeting, Invitee (Kallelse)                Appointment (mappings.meeting), Communication.about
+    Acknowledges (Kvittens)                    Communication.inResponseTo (logical reference by
+                                               message id: the acknowledged message may not be here)
+    Discharge (Utskrivningsmeddelande)         Communication.extension:discharged (and the Encounter)
+    Hemgangsklar                               Communication.extension:hemgangsklar
+    MedicationList/@ref                        Communication.payload.contentAttachment.url
+    HomeVisit (MeddelandeUtanforVardtillfalle) Communication.extension:home-visit
+    Referral ... Provider (Remiss)             ServiceRequest, Task, Consent (mappings.referral), about
+    Referral, Decision (RemissSvar)            Task, ServiceRequest.status (mappings.referral), about
+    Plan ... SelfCareAssessment (SIP)          CarePlan, CareTeam, Consent (mappings.sip), about
 
-The Communication is the record of one message and never changes (conditional create by message
-id); the Encounter is the episode's current state. So the message's own facts stay on the
-Communication, and ``from_fhir`` reads them from there.
-
-Supported so far: Inskrivningsmeddelande. Other types raise ``UnsupportedMessageType``.
+The Communication is the record of one message and never changes (conditional create by
+message id); Encounter, CareTeam, ServiceRequest, Task and CarePlan are current state. So the
+message's own facts stay on the Communication and on the resources written once with it, and
+``from_fhir`` reads them from there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from . import identifiers as ids
 from .bundle import Entry, transaction
-from .episode import encounter_from_fhir, encounter_to_fhir, episode_key
-from .errors import ContradictoryValues, InvalidValue, MissingElement, UnsupportedMessageType
+from .careteam import care_contact_extensions, care_team_to_fhir
+from .episode import apply, episode_key, episode_of
+from .errors import InvalidValue, MissingElement
 from .fhir import (
     Resource,
+    code_as,
     code_in,
+    complex_extension,
     concept,
     ext_value,
+    ext_values,
     extension,
     find_extension,
-    full_url,
     identifier,
     identifier_value,
     reference,
 )
-from .model import Consent, Inskrivningsmeddelande, Message, MessageType, Party
-from .shared import (
-    organization_from_fhir,
-    organization_to_fhir,
-    patient_from_fhir,
-    patient_system,
-    patient_to_fhir,
+from .meeting import appointment_from_fhir, appointment_to_fhir
+from .model import (
+    AbortReason,
+    Body,
+    CareContact,
+    CareContactRole,
+    CareEpisode,
+    CareType,
+    Checklist,
+    Consent,
+    GeneralSubject,
+    HomeVisit,
+    Message,
+    MessageType,
+    Reason,
+    Service,
+    ServiceKind,
 )
+from .referral import answer_from_fhir, answer_to_fhir, referral_from_fhir, referral_to_fhir
+from .shared import Builder, organization_from_fhir, patient_from_fhir, practitioner_from_fhir
+from .sip import plan_from_fhir, plan_to_fhir
 
 __all__ = ["from_fhir", "to_bundle", "to_fhir"]
 
-SUPPORTED: frozenset[MessageType] = frozenset({MessageType.INSKRIVNINGSMEDDELANDE})
+_CHECKLIST = ("inskrivningsmeddelande", "discharge_ready_date", "assistive_devices", "supplies", "information_transferred")
+_CHECKLIST_EXT = {
+    "inskrivningsmeddelande": "inskrivningsmeddelande",
+    "discharge_ready_date": "dischargeReadyDate",
+    "assistive_devices": "assistiveDevices",
+    "supplies": "supplies",
+    "information_transferred": "informationTransferred",
+}
 
 
-def _parties(message: Message) -> dict[str, Party]:
-    """Sender and recipients by HSA-id; one unit named twice must be named the same way."""
-    parties: dict[str, Party] = {}
-    for i, party in enumerate((message.sender, *message.recipients)):
-        seen = parties.get(party.hsa_id)
-        if seen is not None and seen != party:
-            where = "/Message/Sender" if i == 0 else f"/Message/Recipient[{i}]"
-            raise ContradictoryValues("one HSA-id is described twice in different ways", path=where)
-        parties[party.hsa_id] = party
-    return parties
+def _recipient_path(i: int, n: int) -> str:
+    return f"/Message/Recipient[{i + 1}]" if n > 1 else "/Message/Recipient"
 
 
 def to_fhir(message: Message) -> list[Entry]:
-    """The entries that carry ``message``: Patient, Organizations, Encounter, Communication."""
-    if message.type not in SUPPORTED:
-        raise UnsupportedMessageType(f"message type {message.type.value} is not mapped yet", path="/Message/@type")
-    mid = message.id
-    patient_url = full_url(mid, "Patient", "subject")
-    entries = [
-        Entry(patient_url, patient_to_fhir(message.patient), "create", patient_system(message.patient), message.patient.id_value)
-    ]
-    org_urls: dict[str, str] = {}
-    for hsa, party in _parties(message).items():
-        org_urls[hsa] = full_url(mid, "Organization", hsa)
-        entries.append(Entry(org_urls[hsa], organization_to_fhir(party), "create", ids.HSA_ID, hsa))
-
+    """The entries that carry ``message``, the Communication last."""
+    b = Builder(message.id, message.patient)
+    sender = b.organization(message.sender, "/Message/Sender")
+    n = len(message.recipients)
+    recipients = [b.organization(r, _recipient_path(i, n)) for i, r in enumerate(message.recipients)]
     body = message.body
+    contacts = care_contact_extensions(b, body.care_contacts)
+
+    encounter = None
+    episode = message.care_episode
+    if episode is not None:
+        provider = sender if message.sender.kind.value == "slutenvard" else None
+
+        def merge(current: Mapping[str, Any] | None) -> Resource:
+            return apply(current, message, patient_ref=b.patient, provider_ref=provider)
+
+        encounter = b.add("Encounter", "episode", merge(None), "update", ids.SYS_VARDTILLFALLE, episode_key(episode), merge)
+
+    about: list[str] = []
+    mtype = message.type
+    if mtype is MessageType.KALLELSE_SAMORDNAD_PLANERING:
+        about.append(appointment_to_fhir(b, message, encounter))
+    elif mtype is MessageType.FAST_VARDKONTAKT:
+        assert encounter is not None
+        about.append(care_team_to_fhir(b, message, [(c, url) for c, url, _ in contacts], sender, encounter))
+    elif mtype is MessageType.REMISS:
+        about.append(referral_to_fhir(b, message, sender, encounter))
+    elif mtype is MessageType.REMISS_SVAR:
+        about.append(answer_to_fhir(b, message, sender))
+    elif mtype is MessageType.SIP:
+        about.append(plan_to_fhir(b, message, sender, [url for _, url, _ in contacts], encounter))
+
     comm: Resource = {
         "resourceType": "Communication",
-        "identifier": [identifier(ids.SYS_MESSAGE_ID, mid)],
+        "identifier": [identifier(ids.SYS_MESSAGE_ID, message.id)],
         "status": "completed",
-        "category": [concept(ids.CS_MESSAGE_TYPE, message.type.value)],
-        "subject": reference(patient_url),
+        "category": [concept(ids.CS_MESSAGE_TYPE, mtype.value)],
+        "subject": reference(b.patient),
         "sent": message.sent.isoformat(),
-        "sender": reference(org_urls[message.sender.hsa_id]),
-        "recipient": [reference(org_urls[r.hsa_id]) for r in message.recipients],
+        "sender": reference(sender),
+        "recipient": [reference(r) for r in recipients],
     }
-    exts: list[dict[str, Any]] = []
-    if body.preliminary_discharge_ready is not None:
-        exts.append(extension(ids.EXT_PRELIMINARY_DISCHARGE_READY, "valueDate", body.preliminary_discharge_ready.isoformat()))
-    if body.consent is not None:
-        flags = [
-            extension(name, "valueBoolean", value)
-            for name, value in (("informationTransfer", body.consent.information_transfer), ("sip", body.consent.sip))
-            if value is not None
-        ]
-        exts.append({"url": ids.EXT_CONSENT_FLAGS, "extension": flags})
+    exts = _extensions(message) + [ext for _, _, ext in contacts]
     if exts:
         comm["extension"] = exts
-    if body.note is not None:
-        comm["payload"] = [{"contentString": body.note}]
+    if encounter is not None:
+        comm["encounter"] = reference(encounter)
+    if about:
+        comm["about"] = [reference(u) for u in about]
+    if body.acknowledges is not None:
+        comm["inResponseTo"] = [{"identifier": identifier(ids.SYS_MESSAGE_ID, body.acknowledges)}]
+    if body.subject is not None:
+        comm["topic"] = concept(ids.CS_GENERAL_SUBJECT, body.subject.value)
+    if body.reason is not None:
+        reason: dict[str, Any] = {}
+        if body.reason.code is not None:
+            reason["coding"] = [{"system": ids.CS_ABORT_REASON, "code": body.reason.code.value}]
+        if body.reason.text is not None:
+            reason["text"] = body.reason.text
+        comm["reasonCode"] = [reason]
+    payload = _payload(body)
+    if payload:
+        comm["payload"] = payload
+    b.add("Communication", "message", comm, "create", ids.SYS_MESSAGE_ID, message.id)
+    return b.entries
 
-    if message.care_episode is not None:
-        episode = message.care_episode
-        encounter_url = full_url(mid, "Encounter", "episode")
-        encounter = encounter_to_fhir(
-            episode,
-            message_type=message.type,
-            patient_ref=patient_url,
-            provider_ref=org_urls[message.sender.hsa_id],
-            preliminary_discharge_ready=body.preliminary_discharge_ready,
+
+def _extensions(message: Message) -> list[dict[str, Any]]:
+    body = message.body
+    exts: list[dict[str, Any]] = []
+    episode = message.care_episode
+    if episode is not None and (episode.admitted is not None or episode.care is not None):
+        exts.append(
+            complex_extension(
+                ids.EXT_CARE_EPISODE,
+                (
+                    ("admitted", "valueDateTime", episode.admitted.isoformat() if episode.admitted else None),
+                    ("care", "valueCoding", {"system": ids.CS_CARE_TYPE, "code": episode.care.value} if episode.care else None),
+                ),
+            )
         )
-        entries.append(Entry(encounter_url, encounter, "update", ids.SYS_VARDTILLFALLE, episode_key(episode)))
-        comm["encounter"] = reference(encounter_url)
+    for url, value in (
+        (ids.EXT_PRELIMINARY_DISCHARGE_READY, body.preliminary_discharge_ready),
+        (ids.EXT_DISCHARGE_READY, body.discharge_ready),
+        (ids.EXT_DISCHARGE_READY_WITHDRAWN, body.withdrawal),
+    ):
+        if value is not None:
+            exts.append(extension(url, "valueDate", value.isoformat()))
+    if body.discharged is not None:
+        exts.append(extension(ids.EXT_DISCHARGED, "valueDateTime", body.discharged.isoformat()))
+    if body.consent is not None:
+        c = body.consent
+        exts.append(
+            complex_extension(
+                ids.EXT_CONSENT_FLAGS,
+                (
+                    ("informationTransfer", "valueBoolean", c.information_transfer),
+                    ("sip", "valueBoolean", c.sip),
+                    ("nextOfKin", "valueBoolean", c.next_of_kin),
+                ),
+            )
+        )
+    for s in body.services:
+        service: dict[str, Any] = {"coding": [{"system": ids.CS_SERVICE_KIND, "code": s.code.value}]}
+        if s.description is not None:
+            service["text"] = s.description
+        exts.append(extension(ids.EXT_CURRENT_SERVICE, "valueCodeableConcept", service))
+    if body.hemgangsklar is not None:
+        h = body.hemgangsklar
+        exts.append(
+            complex_extension(ids.EXT_HEMGANGSKLAR, ((_CHECKLIST_EXT[f], "valueBoolean", getattr(h, f)) for f in _CHECKLIST))
+        )
+    if body.home_visit is not None:
+        v = body.home_visit
+        exts.append(
+            complex_extension(
+                ids.EXT_HOME_VISIT, (("date", "valueDate", v.date.isoformat()), ("purpose", "valueString", v.purpose))
+            )
+        )
+    return exts
 
-    entries.append(Entry(full_url(mid, "Communication", "message"), comm, "create", ids.SYS_MESSAGE_ID, mid))
-    return entries
+
+def _payload(body: Body) -> list[dict[str, Any]]:
+    payload: list[dict[str, Any]] = []
+    if body.function is not None:
+        part = extension(ids.EXT_MESSAGE_PART, "valueCoding", {"system": ids.CS_MESSAGE_PART, "code": "function"})
+        payload.append({"extension": [part], "contentString": body.function})
+    if body.medication_list is not None:
+        payload.append({"contentAttachment": {"url": body.medication_list, "title": "Läkemedelslista"}})
+    if body.note is not None:
+        payload.append({"contentString": body.note})
+    return payload
 
 
 def to_bundle(message: Message) -> Resource:
@@ -156,54 +268,52 @@ class _Resolver:
         res = self._by_key.get(target)
         if res is None:
             # Absolute references from a searchset: match on the trailing Type/id.
-            tail = "/".join(target.rstrip("/").split("/")[-2:])
+            tail = "/".join(target.split("/_history/")[0].rstrip("/").split("/")[-2:])
             res = self._by_key.get(tail)
         if res is None:
             raise MissingElement("reference does not resolve inside the bundle", path=path, path_kind="fhirpath")
         return res
 
 
+def _fhir_path(what: str) -> dict[str, Any]:
+    return {"path": what, "path_kind": "fhirpath"}
+
+
 def from_fhir(bundle: Mapping[str, Any]) -> Message:
     """The internal message carried by the one Communication of ``bundle``.
 
-    ``bundle`` is one of our transaction bundles or a searchset that includes the resources the
-    Communication refers to (``_include=Communication:subject`` and so on).
+    ``bundle`` is one of our transaction bundles, or any Bundle (searchset, collection) that
+    holds the Communication and the resources it refers to.
     """
     refs = _Resolver(bundle)
     comms = refs.communications()
     if len(comms) != 1:
-        raise InvalidValue(f"expected one Communication, found {len(comms)}", path="Bundle.entry", path_kind="fhirpath")
+        raise InvalidValue(f"expected one Communication, found {len(comms)}", **_fhir_path("Bundle.entry"))
     comm = comms[0]
     mid = identifier_value(comm, (ids.SYS_MESSAGE_ID,))
     if mid is None:
-        raise MissingElement("Communication has no message id", path="Communication.identifier", path_kind="fhirpath")
+        raise MissingElement("Communication has no message id", **_fhir_path("Communication.identifier"))
     type_code = code_in(comm.get("category", ()), ids.CS_MESSAGE_TYPE)
     try:
         mtype = MessageType(str(type_code))
     except ValueError:
-        raise InvalidValue(
-            "Communication.category has no known message type", path="Communication.category", path_kind="fhirpath"
-        ) from None
+        raise InvalidValue("Communication.category has no known message type", **_fhir_path("Communication.category")) from None
     if "sent" not in comm:
-        raise MissingElement("Communication.sent is missing", path="Communication.sent", path_kind="fhirpath")
+        raise MissingElement("Communication.sent is missing", **_fhir_path("Communication.sent"))
 
-    flags = find_extension(comm, ids.EXT_CONSENT_FLAGS)
-    consent = None
-    if flags is not None:
-        consent = Consent(
-            information_transfer=ext_value(flags, "informationTransfer", "valueBoolean"),
-            sip=ext_value(flags, "sip", "valueBoolean"),
-        )
-    prelim = ext_value(comm, ids.EXT_PRELIMINARY_DISCHARGE_READY, "valueDate")
-    payload = comm.get("payload") or [{}]
-    body = Inskrivningsmeddelande(
-        preliminary_discharge_ready=date.fromisoformat(prelim) if prelim else None,
-        consent=consent,
-        note=payload[0].get("contentString"),
-    )
     episode = None
     if "encounter" in comm:
-        episode = encounter_from_fhir(refs.get(comm["encounter"], "Communication.encounter"))
+        issuer, episode_id = episode_of(refs.get(comm["encounter"], "Communication.encounter"))
+        facts = find_extension(comm, ids.EXT_CARE_EPISODE) or {}
+        admitted = ext_value(facts, "admitted", "valueDateTime")
+        care = (ext_value(facts, "care", "valueCoding") or {}).get("code")
+        episode = CareEpisode(
+            id=episode_id,
+            issuer=issuer,
+            admitted=datetime.fromisoformat(admitted) if admitted else None,
+            care=code_as(CareType, care, "Communication.extension") if care else None,
+        )
+    body = _body_from(comm, refs, mtype)
     return Message(
         id=mid,
         type=mtype,
@@ -216,3 +326,89 @@ def from_fhir(bundle: Mapping[str, Any]) -> Message:
         body=body,
         care_episode=episode,
     )
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> Body:
+    parts: dict[str, Any] = {}
+    for field, url in (
+        ("preliminary_discharge_ready", ids.EXT_PRELIMINARY_DISCHARGE_READY),
+        ("discharge_ready", ids.EXT_DISCHARGE_READY),
+        ("withdrawal", ids.EXT_DISCHARGE_READY_WITHDRAWN),
+    ):
+        parts[field] = _date(ext_value(comm, url, "valueDate"))
+    discharged = ext_value(comm, ids.EXT_DISCHARGED, "valueDateTime")
+    parts["discharged"] = datetime.fromisoformat(discharged) if discharged else None
+    flags = find_extension(comm, ids.EXT_CONSENT_FLAGS)
+    if flags is not None:
+        parts["consent"] = Consent(
+            information_transfer=ext_value(flags, "informationTransfer", "valueBoolean"),
+            sip=ext_value(flags, "sip", "valueBoolean"),
+            next_of_kin=ext_value(flags, "nextOfKin", "valueBoolean"),
+        )
+    services = []
+    for ext in ext_values(comm, ids.EXT_CURRENT_SERVICE):
+        cc = ext.get("valueCodeableConcept") or {}
+        services.append(
+            Service(
+                code=code_as(ServiceKind, code_in([cc], ids.CS_SERVICE_KIND), "Communication.extension"),
+                description=cc.get("text"),
+            )
+        )
+    parts["services"] = tuple(services)
+    checklist = find_extension(comm, ids.EXT_HEMGANGSKLAR)
+    if checklist is not None:
+        parts["hemgangsklar"] = Checklist(
+            **{f: bool(ext_value(checklist, _CHECKLIST_EXT[f], "valueBoolean")) for f in _CHECKLIST}
+        )
+    visit = find_extension(comm, ids.EXT_HOME_VISIT)
+    if visit is not None:
+        parts["home_visit"] = HomeVisit(
+            date=date.fromisoformat(ext_value(visit, "date", "valueDate")), purpose=ext_value(visit, "purpose", "valueString")
+        )
+    contacts = []
+    for i, ext in enumerate(ext_values(comm, ids.EXT_CARE_CONTACT)):
+        role = ext_value(ext, "role", "valueCoding") or {}
+        hsa, name = practitioner_from_fhir(
+            refs.get(ext_value(ext, "practitioner", "valueReference"), f"Communication.extension[{i}]")
+        )
+        contacts.append(
+            CareContact(hsa_id=hsa, role=code_as(CareContactRole, role.get("code"), "Communication.extension"), name=name)
+        )
+    parts["care_contacts"] = tuple(contacts)
+    for p in comm.get("payload", ()):
+        part = ext_value(p, ids.EXT_MESSAGE_PART, "valueCoding")
+        if part is not None and part.get("code") == "function":
+            parts["function"] = p.get("contentString")
+        elif "contentAttachment" in p:
+            parts["medication_list"] = p["contentAttachment"].get("url")
+        elif "contentString" in p:
+            parts["note"] = p["contentString"]
+    responses = comm.get("inResponseTo") or []
+    if responses:
+        parts["acknowledges"] = (responses[0].get("identifier") or {}).get("value")
+    subject = code_in([comm.get("topic") or {}], ids.CS_GENERAL_SUBJECT)
+    if subject is not None:
+        parts["subject"] = code_as(GeneralSubject, subject, "Communication.topic")
+    for rc in comm.get("reasonCode", ())[:1]:
+        code = code_in([rc], ids.CS_ABORT_REASON)
+        parts["reason"] = Reason(
+            code=code_as(AbortReason, code, "Communication.reasonCode") if code else None, text=rc.get("text")
+        )
+
+    about = comm.get("about") or []
+    if mtype is MessageType.KALLELSE_SAMORDNAD_PLANERING:
+        parts["meeting"], parts["invitees"] = appointment_from_fhir(
+            refs.get(about[0] if about else None, "Communication.about[0]"), refs.get
+        )
+    elif mtype is MessageType.REMISS:
+        sr = refs.get(about[0] if about else None, "Communication.about[0]")
+        parts["referral"], parts["criteria"], parts["diagnoses"], parts["provider"] = referral_from_fhir(sr, refs.get)
+    elif mtype is MessageType.REMISS_SVAR:
+        parts["referral"], parts["decision"] = answer_from_fhir(refs.get(about[0] if about else None, "Communication.about[0]"))
+    elif mtype is MessageType.SIP:
+        parts.update(plan_from_fhir(refs.get(about[0] if about else None, "Communication.about[0]"), refs.get))
+    return replace(Body(), **parts)

@@ -10,22 +10,33 @@
     Sender|Recipient/@hsaId                    Organization.identifier (HSA-id)
     Sender|Recipient/@kind                     Organization.type (CodeSystem party-kind)
     Sender|Recipient/@name                     Organization.name
+    (persons) @hsaId, @name                    Practitioner.identifier (HSA-id), Practitioner.name.text
 
 Identifier slices and systems follow HL7 Sweden's SEBasePatient and SEBaseOrganization.
-Both resources are written by conditional create only: the server's master data wins.
+These resources are written by conditional create only: the server's master data wins.
+:class:`Builder` collects one message's entries and makes each of these once per bundle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 from . import identifiers as ids
-from .errors import InvalidValue, MissingElement
-from .fhir import Resource, code_in, concept, ext_value, extension, identifier, identifier_value
+from .bundle import Entry
+from .errors import ContradictoryValues, InvalidValue, MissingElement
+from .fhir import Resource, code_in, concept, ext_value, extension, full_url, identifier, identifier_value
 from .model import Party, PartyKind, Patient, PatientIdKind
 
-__all__ = ["organization_from_fhir", "organization_to_fhir", "patient_from_fhir", "patient_to_fhir"]
+__all__ = [
+    "Builder",
+    "organization_from_fhir",
+    "organization_to_fhir",
+    "patient_from_fhir",
+    "patient_to_fhir",
+    "practitioner_from_fhir",
+    "practitioner_to_fhir",
+]
 
 _PATIENT_SYSTEMS: dict[PatientIdKind, str] = {
     PatientIdKind.PERSONNUMMER: ids.PERSONNUMMER,
@@ -108,3 +119,77 @@ def organization_from_fhir(res: Mapping[str, Any]) -> Party:
     except ValueError:
         raise InvalidValue("Organization.type has no known party kind", path="Organization.type", path_kind="fhirpath") from None
     return Party(hsa_id=hsa, kind=kind, name=res.get("name"))
+
+
+def practitioner_to_fhir(hsa_id: str, name: str | None) -> Resource:
+    res: Resource = {"resourceType": "Practitioner", "identifier": [identifier(ids.HSA_ID, hsa_id)]}
+    if name is not None:
+        res["name"] = [{"text": name}]
+    return res
+
+
+def practitioner_from_fhir(res: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(HSA-id, name) of a Practitioner."""
+    hsa = identifier_value(res, (ids.HSA_ID, ids.HSA_ID_INERA))
+    if hsa is None:
+        raise MissingElement("Practitioner has no HSA-id", path="Practitioner.identifier", path_kind="fhirpath")
+    return hsa, (res.get("name") or [{}])[0].get("text")
+
+
+class Builder:
+    """The entries of one message's bundle, with each shared resource made once.
+
+    One unit (or person) named twice in a document must be described the same way both times:
+    the bundle can hold only one Organization per HSA-id, and mapping back must give both back.
+    """
+
+    def __init__(self, message_id: str, patient: Patient):
+        self.message_id = message_id
+        self.entries: list[Entry] = []
+        self._orgs: dict[str, tuple[Party, str]] = {}
+        self._people: dict[str, tuple[str | None, str]] = {}
+        self.patient = self.add(
+            "Patient", "subject", patient_to_fhir(patient), "create", patient_system(patient), patient.id_value
+        )
+
+    def url(self, resource_type: str, key: str) -> str:
+        return full_url(self.message_id, resource_type, key)
+
+    def add(
+        self,
+        resource_type: str,
+        key: str,
+        resource: Resource,
+        write: Literal["create", "update"],
+        system: str,
+        value: str,
+        merge: Callable[[Resource | None], Resource] | None = None,
+    ) -> str:
+        """Adds an entry and returns its fullUrl."""
+        url = self.url(resource_type, key)
+        self.entries.append(Entry(url, resource, write, system, value, merge))
+        return url
+
+    def organization(self, party: Party, path: str) -> str:
+        """The fullUrl of the unit's Organization."""
+        seen = self._orgs.get(party.hsa_id)
+        if seen is not None:
+            if seen[0] != party:
+                raise ContradictoryValues("one HSA-id is described twice in different ways", path=path)
+            return seen[1]
+        url = self.add("Organization", party.hsa_id, organization_to_fhir(party), "create", ids.HSA_ID, party.hsa_id)
+        self._orgs[party.hsa_id] = (party, url)
+        return url
+
+    def practitioner(self, hsa_id: str, name: str | None, path: str) -> str:
+        """The fullUrl of the person's Practitioner."""
+        seen = self._people.get(hsa_id)
+        if seen is not None:
+            if seen[0] != name:
+                raise ContradictoryValues("one person's HSA-id is named twice in different ways", path=path)
+            return seen[1]
+        if hsa_id in self._orgs:
+            raise ContradictoryValues("an HSA-id names both a unit and a person", path=path)
+        url = self.add("Practitioner", hsa_id, practitioner_to_fhir(hsa_id, name), "create", ids.HSA_ID, hsa_id)
+        self._people[hsa_id] = (name, url)
+        return url

@@ -6,7 +6,21 @@ from typing import Any
 import httpx
 import pytest
 
+from mappings import identifiers as ids
 from mappings.bundle import conditional_query
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every server reference (``Type/id``) inside a resource; contained (``#x``) ones are not."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and not value.startswith("#"):
+                yield value.split("/_history/")[0]
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
 
 
 class Hapi:
@@ -28,6 +42,25 @@ class Hapi:
         query = conditional_query(system, value) + "&_total=accurate&_summary=count"
         total: int = self.search(resource_type, query)["total"]
         return total
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """The Communication of a message and everything it refers to, transitively, as a Bundle.
+
+        This is how a vendor would gather a message from the server: find the Communication by
+        its identifier, then read what it points to (``about`` has no search parameter in R4, so
+        ``_include`` cannot do it all).
+        """
+        found = self.search("Communication", conditional_query(ids.SYS_MESSAGE_ID, message_id))
+        todo = [e["resource"] for e in found.get("entry", ())]
+        seen: dict[str, dict[str, Any]] = {}
+        while todo:
+            res = todo.pop()
+            key = f"{res['resourceType']}/{res['id']}"
+            if key in seen:
+                continue
+            seen[key] = res
+            todo.extend(self.read(ref) for ref in _references(res) if ref not in seen)
+        return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in seen.values()]}
 
     def read(self, ref: str) -> dict[str, Any]:
         response = self.http.get(f"/{ref}")

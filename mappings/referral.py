@@ -48,15 +48,12 @@ from .model import (
     Referral,
     ReferralCriterion,
 )
-from .shared import Builder, organization_from_fhir
+from .shared import Builder, consent_to_fhir, organization_from_fhir
 from .terminology import reverse, translate
 
 __all__ = ["answer_from_fhir", "answer_to_fhir", "referral_from_fhir", "referral_key", "referral_to_fhir"]
 
 _SNOMED_REFERRAL = {"system": ids.SNOMED, "version": ids.SNOMED_SE, "code": "3457005", "display": "Patient referral"}
-_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 _PRIORITY = {True: "stat", False: "routine"}
 
 Resolve = Callable[[Mapping[str, Any] | None, str], Mapping[str, Any]]
@@ -123,22 +120,16 @@ def referral_to_fhir(b: Builder, message: Message, sender_url: str, encounter_ur
     }
     b.add("Task", "referral", task, "update", ids.SYS_REMISS, key)
     if provider.choice is ProviderChoice.VARDVAL:
-        consent: Resource = {
-            "resourceType": "Consent",
-            "identifier": [identifier(ids.SYS_REMISS, key)],
-            "status": "active",
-            "scope": concept(_CONSENT_SCOPE, "treatment"),
-            "category": [{"coding": [{"system": ids.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
-            "patient": reference(b.patient),
-            "dateTime": message.sent.isoformat(),
-            "organization": [reference(sender_url)],
-            # The signed choice form (vårdvalsblankett): the patient opts in to this provider.
-            "policyRule": concept(_ACT_CODE, "OPTIN"),
-            "provision": {
-                "type": "permit",
-                "actor": [{"role": concept(_PARTICIPATION, "PRF"), "reference": reference(provider_url)}],
-            },
-        }
+        # The signed choice form (vårdvalsblankett): the patient opts in to this provider.
+        consent = consent_to_fhir(
+            (ids.SYS_REMISS, key),
+            scope="treatment",
+            patient_url=b.patient,
+            given=message.sent.isoformat(),
+            by_url=sender_url,
+            actor_role="PRF",
+            actor_urls=[provider_url],
+        )
         b.add("Consent", "provider-choice", consent, "update", ids.SYS_REMISS, key)
     return sr_url
 

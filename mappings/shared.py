@@ -30,6 +30,7 @@ from .model import Party, PartyKind, Patient, PatientIdKind
 
 __all__ = [
     "Builder",
+    "consent_to_fhir",
     "organization_from_fhir",
     "organization_to_fhir",
     "patient_from_fhir",
@@ -134,6 +135,32 @@ def practitioner_from_fhir(res: Mapping[str, Any]) -> tuple[str, str | None]:
     if hsa is None:
         raise MissingElement("Practitioner has no HSA-id", path="Practitioner.identifier", path_kind="fhirpath")
     return hsa, (res.get("name") or [{}])[0].get("text")
+
+
+_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def consent_to_fhir(
+    identity: tuple[str, str], *, scope: str, patient_url: str, given: str, by_url: str, actor_role: str, actor_urls: list[str]
+) -> Resource:
+    """An opt-in Consent of the patient (R4 needs a policy rule: v3-ActCode OPTIN), permitting ``actor_urls``."""
+    return {
+        "resourceType": "Consent",
+        "identifier": [identifier(*identity)],
+        "status": "active",
+        "scope": concept(_CONSENT_SCOPE, scope),
+        "category": [{"coding": [{"system": ids.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": {"reference": patient_url},
+        "dateTime": given,
+        "organization": [{"reference": by_url}],
+        "policyRule": concept(_ACT_CODE, "OPTIN"),
+        "provision": {
+            "type": "permit",
+            "actor": [{"role": concept(_PARTICIPATION, actor_role), "reference": {"reference": url}} for url in actor_urls],
+        },
+    }
 
 
 class Builder:

@@ -45,14 +45,11 @@ from .fhir import (
     reference,
 )
 from .model import Action, Coordinator, Message, NextOfKin, Party, Plan, SelfCareAssessment, ServiceKind, SipStatus
-from .shared import Builder, organization_from_fhir, practitioner_from_fhir
+from .shared import Builder, consent_to_fhir, organization_from_fhir, practitioner_from_fhir
 from .terminology import translate
 
 __all__ = ["plan_from_fhir", "plan_to_fhir"]
 
-_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 Resolve = Callable[[Mapping[str, Any] | None, str], Mapping[str, Any]]
 
@@ -104,21 +101,15 @@ def plan_to_fhir(b: Builder, message: Message, sender_url: str, contact_urls: li
         team["contained"] = relatives
     team_url = b.add("CareTeam", "sip", team, "update", ids.SYS_SIP, key)
 
-    consent: Resource = {
-        "resourceType": "Consent",
-        "identifier": [identifier(ids.SYS_SIP, key)],
-        "status": "active",
-        "scope": concept(_CONSENT_SCOPE, "patient-privacy"),
-        "category": [{"coding": [{"system": ids.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
-        "patient": reference(b.patient),
-        "dateTime": message.sent.isoformat(),
-        "organization": [reference(sender_url)],
-        "policyRule": concept(_ACT_CODE, "OPTIN"),
-        "provision": {
-            "type": "permit",
-            "actor": [{"role": concept(_PARTICIPATION, "IRCP"), "reference": reference(url)} for url in units.values()],
-        },
-    }
+    consent = consent_to_fhir(
+        (ids.SYS_SIP, key),
+        scope="patient-privacy",
+        patient_url=b.patient,
+        given=message.sent.isoformat(),
+        by_url=sender_url,
+        actor_role="IRCP",
+        actor_urls=list(units.values()),
+    )
     consent_url = b.add("Consent", "sip", consent, "update", ids.SYS_SIP, key)
 
     activities = []

@@ -21,7 +21,7 @@ from mappings.errors import ContradictoryValues, InvalidValue, MissingElement, S
 from mappings.identifiers import is_valid_hsa_id
 from mappings.model import PARTS, AbortReason, CareContactRole, DecisionOutcome, Message, MessageType, Party, PartyKind
 
-from .body_xml import BY_FIELD, part_path
+from .body_xml import BY_FIELD, camel, part_path
 
 __all__ = ["SENDERS", "check", "check_sender"]
 
@@ -79,11 +79,13 @@ def _check_parts(message: Message) -> None:
         if message.type is MessageType.REMISS:
             for attr in ("care_level", "end_of_life_at_home"):
                 if getattr(referral, attr) is None:
-                    raise MissingElement("a Remiss needs it", path=part_path("referral", None, attr))
+                    raise MissingElement(f"a Remiss needs Referral/@{camel(attr)}", path=part_path("referral", None, attr))
         else:
             for attr in ("care_level", "end_of_life_at_home", "handover"):
                 if getattr(referral, attr) is not None:
-                    raise SchemaViolation("only a Remiss carries it", path=part_path("referral", None, attr))
+                    raise SchemaViolation(
+                        f"only a Remiss carries Referral/@{camel(attr)}", path=part_path("referral", None, attr)
+                    )
 
 
 def _hsa(value: str | None, path: str) -> None:

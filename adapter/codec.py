@@ -216,6 +216,8 @@ def _validate(root: etree._Element) -> None:
     attr = _ATTR_RE.search(err.message)
     # lxml's text names the element in Clark notation; ours names it by path instead.
     detail = re.sub(r"^Element '[^']*'(, attribute '[^']*')?: ", "", err.message)
+    if "\\p{Z}" in detail:  # NonEmptyT's pattern: say what it means, not the regex
+        detail = "must hold text, not only whitespace"
     raise SchemaViolation(redact(detail), path=_path(el, attr.group(1) if attr else None))
 
 

@@ -20,7 +20,7 @@ from adapter.relay import RelayResult, relay_message
 from mappings import from_fhir
 from mappings import identifiers as ids
 from mappings.model import Message
-from tests.support import BAD, BAD_EXPECTED, MESSAGES, content_type, load, unique
+from tests.support import BAD, BAD_EXPECTED, INSKRIVNING, MESSAGES, content_type, load, unique
 
 from .conftest import Hapi
 
@@ -48,7 +48,7 @@ def test_relayed_message_reads_back_from_hapi_as_the_original(path, fhir_base_ur
 
 
 def test_relaying_the_same_message_twice_leaves_one_of_each(fhir_base_url: str, hapi: Hapi) -> None:
-    message = unique(load(MESSAGES[0]))
+    message = unique(load(INSKRIVNING))
     first = _relay(message, fhir_base_url)
     second = _relay(message, fhir_base_url)
     # The second time every conditional write matched what the first made
@@ -68,7 +68,7 @@ def test_a_resent_admission_notice_updates_the_episode(fhir_base_url: str, hapi:
     from dataclasses import replace
     from datetime import timedelta
 
-    first = unique(load(MESSAGES[0]))
+    first = unique(load(INSKRIVNING))
     assert first.body.preliminary_discharge_ready is not None and first.care_episode is not None
     later = replace(
         first,
@@ -99,7 +99,7 @@ def test_post_messages_relays_xml_and_json(client: TestClient, hapi: Hapi) -> No
         assert response.status_code == 200, response.text
         answer = response.json()
         assert answer["messageId"] == message.id
-        assert {e["resourceType"] for e in answer["entries"]} == {"Patient", "Organization", "Encounter", "Communication"}
+        assert {"Patient", "Organization", "Communication"} <= {e["resourceType"] for e in answer["entries"]}
         assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
 
 
@@ -134,7 +134,7 @@ def test_the_service_is_healthy_after_bad_input(client: TestClient) -> None:
 
 def test_unreachable_server_is_a_502_outcome_not_a_crash() -> None:
     with TestClient(create_app(Settings(fhir_base_url="http://127.0.0.1:9/fhir", fhir_timeout=2))) as c:
-        message = unique(load(MESSAGES[0]))
+        message = unique(load(INSKRIVNING))
         response = c.post("/messages", content=codec.encode_xml(message), headers={"Content-Type": "application/xml"})
     assert response.status_code == 502
     assert response.json()["issue"][0]["diagnostics"].startswith("SAMV-4001")

@@ -14,7 +14,7 @@ import pytest
 
 from adapter import codec
 from mappings import identifiers as ids
-from tests.support import MESSAGES, load, unique
+from tests.support import INSKRIVNING, load, unique
 
 from .conftest import Hapi
 
@@ -53,7 +53,7 @@ def served(fhir_base_url: str, tmp_path) -> Iterator[tuple[str, object]]:
 
 def test_serve_relays_a_message_and_logs_no_personnummer(served, hapi: Hapi) -> None:
     url, log = served
-    message = unique(load(MESSAGES[0]))
+    message = unique(load(INSKRIVNING))
     response = httpx.post(f"{url}/messages", content=codec.encode_xml(message), headers={"Content-Type": "application/xml"})
     assert response.status_code == 200, response.text
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1

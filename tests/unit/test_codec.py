@@ -9,12 +9,12 @@ import pytest
 from adapter import codec
 from mappings.errors import DocumentTooLarge, SamverkanError, UnsupportedMediaType
 from mappings.model import CareType, MessageType, PartyKind, PatientIdKind
-from tests.support import BAD, BAD_EXPECTED, MESSAGES, content_type, load
+from tests.support import BAD, BAD_EXPECTED, INSKRIVNING, MESSAGES, content_type, load
 
 
 def test_the_domain_example_reads_as_stated() -> None:
     # Given the example of DOMAIN.md
-    m = load(MESSAGES[0])
+    m = load(INSKRIVNING)
     # Then every part of it is in the model
     assert m.type is MessageType.INSKRIVNINGSMEDDELANDE
     assert m.sent.isoformat() == "2026-03-02T09:15:00+01:00"
@@ -69,13 +69,13 @@ def test_errors_never_repeat_a_personnummer() -> None:
 
 def test_unknown_content_type_is_415() -> None:
     with pytest.raises(UnsupportedMediaType) as info:
-        codec.decode(MESSAGES[0].read_bytes(), "text/plain")
+        codec.decode(INSKRIVNING.read_bytes(), "text/plain")
     assert info.value.http_status == 415
 
 
 def test_document_over_the_limit_is_413() -> None:
     with pytest.raises(DocumentTooLarge):
-        codec.decode(MESSAGES[0].read_bytes(), "application/xml", limits=codec.Limits(max_bytes=100))
+        codec.decode(INSKRIVNING.read_bytes(), "application/xml", limits=codec.Limits(max_bytes=100))
 
 
 def test_deep_json_is_refused_not_crashed() -> None:

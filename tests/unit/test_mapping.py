@@ -12,7 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from mappings import from_fhir, to_bundle
 from mappings import identifiers as ids
 from mappings.bundle import Entry, conditional_query, transaction
-from tests.support import ALL_DOCUMENTS, MESSAGES, ROOT, load
+from tests.support import ALL_DOCUMENTS, INSKRIVNING, MESSAGES, ROOT, load
 
 
 def _references(node: Any) -> Iterator[str]:
@@ -31,8 +31,10 @@ def _check_rules(bundle: dict[str, Any], source_text: str) -> None:
     entries = bundle["entry"]
     full_urls = [e["fullUrl"] for e in entries]
     assert len(set(full_urls)) == len(full_urls), "fullUrls are unique"
-    for ref in _references(bundle):
-        assert ref in full_urls, f"reference {ref} resolves inside the bundle"
+    for e in entries:
+        contained = {f"#{c['id']}" for c in e["resource"].get("contained", ())}
+        for ref in _references(e["resource"]):
+            assert ref in (contained if ref.startswith("#") else full_urls), f"reference {ref} resolves inside the bundle"
     identities = [(e["resource"]["resourceType"], e["request"].get("ifNoneExist") or e["request"]["url"]) for e in entries]
     assert len(set(identities)) == len(identities), "never two entries for one identity"
     for e in entries:
@@ -64,7 +66,7 @@ def test_every_resource_is_valid_fhir(path) -> None:
 
 
 def test_writes_follow_the_relay_contract() -> None:
-    bundle = to_bundle(load(MESSAGES[0]))
+    bundle = to_bundle(load(INSKRIVNING))
     requests = {e["resource"]["resourceType"]: e["request"] for e in bundle["entry"]}
     # Master data: conditional create, never overwritten.
     assert requests["Patient"] == {
@@ -83,11 +85,11 @@ def test_writes_follow_the_relay_contract() -> None:
 
 
 def test_the_same_message_gives_the_same_bundle() -> None:
-    assert to_bundle(load(MESSAGES[0])) == to_bundle(load(MESSAGES[0]))
+    assert to_bundle(load(INSKRIVNING)) == to_bundle(load(INSKRIVNING))
 
 
 def test_fullurls_do_not_disclose_the_personnummer() -> None:
-    text = json.dumps([e["fullUrl"] for e in to_bundle(load(MESSAGES[0]))["entry"]])
+    text = json.dumps([e["fullUrl"] for e in to_bundle(load(INSKRIVNING))["entry"]])
     assert "191212121212" not in text and "urn:uuid:" in text
 
 

@@ -8,7 +8,7 @@
     Message/@type                              Encounter.status (ConceptMap message-type-to-encounter-status)
     PreliminaryDischargeReady/@date            Encounter.extension:preliminary-discharge-ready
     DischargeReady/@date (Utskrivningsklar)    Encounter.extension:discharge-ready
-    Withdrawal/@date (AtertagUtskrivningsklar) Encounter.extension:discharge-ready-withdrawn, and
+    Withdrawal/@date (Atertag...)              Encounter.extension:discharge-ready-withdrawn, and
                                                extension:discharge-ready removed
     Discharge/@time (Utskrivningsmeddelande)   Encounter.period.end, status finished
     Reason (AvbrutenVardplanering)             Encounter.extension:planning-aborted (CodeableConcept)

@@ -27,7 +27,7 @@
     Discharge (Utskrivningsmeddelande)         Communication.extension:discharged (and the Encounter)
     Hemgangsklar                               Communication.extension:hemgangsklar
     MedicationList/@ref                        Communication.payload.contentAttachment.url
-    HomeVisit (MeddelandeUtanforVardtillfalle) Communication.extension:home-visit
+    HomeVisit                                  Communication.extension:home-visit
     Referral ... Provider (Remiss)             ServiceRequest, Task, Consent (mappings.referral), about
     Referral, Decision (RemissSvar)            Task, ServiceRequest.status (mappings.referral), about
     Plan ... SelfCareAssessment (SIP)          CarePlan, CareTeam, Consent (mappings.sip), about

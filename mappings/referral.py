@@ -3,7 +3,7 @@
     internal                                   FHIR R4
     Referral/@issuer + @id                     ServiceRequest.identifier, Task.identifier,
                                                Consent.identifier (remiss, "{issuer}:{id}")
-    (a referral)                               ServiceRequest.category = SNOMED CT 3457005 |Patient referral|
+    (a referral)                               ServiceRequest.category = SNOMED CT 3457005 (Patient referral)
     Referral/@careLevel                        ServiceRequest.code (CodeSystem care-level)
     Referral/@endOfLifeAtHome                  ServiceRequest.priority: stat when true (DOMAIN.md: a
                                                patient cared for at home at the end of life gets the

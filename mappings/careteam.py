@@ -14,13 +14,12 @@ own list stays on its Communication (extension care-contact), which ``from_fhir`
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from . import identifiers as ids
 from .episode import episode_key
-from .fhir import Resource, code_in, complex_extension, concept, identifier, reference
+from .fhir import Resource, code_in, complex_extension, concept, evolve, identifier, reference
 from .model import CareContact, Message
 from .shared import Builder
 
@@ -61,8 +60,7 @@ def care_team_to_fhir(
     roles = {c.role.value for c, _ in people}
 
     def merge(current: Mapping[str, Any] | None) -> Resource:
-        res: Resource = copy.deepcopy(dict(current)) if current is not None else {}
-        res.pop("meta", None)
+        res = evolve(current, {})
         res.update(
             {
                 "resourceType": "CareTeam",

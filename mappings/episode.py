@@ -22,13 +22,12 @@ Encounter (or None) and returns the next. What a message itself said stays on it
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from . import identifiers as ids
 from .errors import MissingElement
-from .fhir import Resource, concept, extension, identifier, identifier_value, put_extension, reference
+from .fhir import Resource, concept, evolve, extension, identifier, identifier_value, put_extension, reference
 from .model import CareEpisode, Message, MessageType, PartyKind
 from .terminology import has_translation, translate
 
@@ -49,7 +48,7 @@ def apply(current: Mapping[str, Any] | None, message: Message, *, patient_ref: s
     """The Encounter after ``message``; ``current`` is the one the server holds, if any."""
     episode = message.care_episode
     assert episode is not None, "only messages of an episode change an Encounter"
-    res: Resource = copy.deepcopy(dict(current)) if current is not None else {}
+    res = evolve(current, {})
     res["resourceType"] = "Encounter"
     res["identifier"] = [i for i in res.get("identifier", ()) if i.get("system") != ids.SYS_VARDTILLFALLE]
     res["identifier"].insert(0, identifier(ids.SYS_VARDTILLFALLE, episode_key(episode)))
@@ -97,7 +96,6 @@ def apply(current: Mapping[str, Any] | None, message: Message, *, patient_ref: s
         if body.reason.text is not None:
             reason["text"] = body.reason.text
         put_extension(res, ids.EXT_PLANNING_ABORTED, extension(ids.EXT_PLANNING_ABORTED, "valueCodeableConcept", reason))
-    res.pop("meta", None)  # the server keeps versions; a stale meta must not travel back
     return res
 
 

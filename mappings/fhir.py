@@ -7,6 +7,7 @@ absent elements and strict about what they return.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ __all__ = [
     "coding",
     "complex_extension",
     "concept",
+    "evolve",
     "ext_value",
     "ext_values",
     "extension",
@@ -117,6 +119,16 @@ def put_extension(resource: Resource, url: str, ext: dict[str, Any] | None) -> N
         resource["extension"] = kept
     else:
         resource.pop("extension", None)
+
+
+def evolve(current: Mapping[str, Any] | None, fresh: Resource) -> Resource:
+    """A copy of the server's ``current`` resource to change (``fresh`` when there is none).
+
+    ``meta`` is dropped: the server keeps versions, and a stale one must not travel back.
+    """
+    res: Resource = copy.deepcopy(dict(current)) if current is not None else fresh
+    res.pop("meta", None)
+    return res
 
 
 def local_ref(target: Mapping[str, Any]) -> dict[str, str]:

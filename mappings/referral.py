@@ -28,14 +28,25 @@ stays responsible: the Task is ``requested``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
 from . import identifiers as ids
 from .errors import MissingElement
-from .fhir import Resource, code_as, code_in, concept, ext_value, extension, identifier, identifier_value, local_ref, reference
+from .fhir import (
+    Resource,
+    code_as,
+    code_in,
+    concept,
+    evolve,
+    ext_value,
+    extension,
+    identifier,
+    identifier_value,
+    local_ref,
+    reference,
+)
 from .model import (
     CareLevel,
     Decision,
@@ -190,33 +201,29 @@ def answer_to_fhir(b: Builder, message: Message, sender_url: str) -> str:
     sr_url = b.url("ServiceRequest", "referral")
 
     def merge_sr(current: Mapping[str, Any] | None) -> Resource:
-        res: Resource = (
-            copy.deepcopy(dict(current))
-            if current is not None
-            else {
+        res = evolve(
+            current,
+            {
                 "resourceType": "ServiceRequest",
                 "identifier": [identifier(ids.SYS_REMISS, key)],
                 "intent": "order",
                 "subject": reference(b.patient),
-            }
+            },
         )
-        res.pop("meta", None)
         res["status"] = sr_status
         return res
 
     def merge_task(current: Mapping[str, Any] | None) -> Resource:
-        res: Resource = (
-            copy.deepcopy(dict(current))
-            if current is not None
-            else {
+        res = evolve(
+            current,
+            {
                 "resourceType": "Task",
                 "identifier": [identifier(ids.SYS_REMISS, key)],
                 "intent": "order",
                 "focus": reference(sr_url),
                 "for": reference(b.patient),
-            }
+            },
         )
-        res.pop("meta", None)
         res["status"] = task_status
         res["owner"] = reference(sender_url)
         res["lastModified"] = message.sent.isoformat()

@@ -1,7 +1,10 @@
 """The ``samverkan`` command.
 
-samverkan relay FILE... [--server URL]   relay internal messages, print what they became
-samverkan serve [--host H] [--port P]    run the HTTP API on uvicorn
+samverkan relay FILE... [--server URL]     relay internal messages, print what they became
+samverkan validate FILE... [--server URL]  validate what the files are or become, locally and by $validate
+samverkan profiles install [--server URL]  put our profiles, code systems and maps on a FHIR server
+samverkan profiles docs [--out DIR]        write a Markdown page per profile
+samverkan serve [--host H] [--port P]      run the HTTP API on uvicorn
 """
 
 from __future__ import annotations
@@ -9,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from mappings import to_bundle
 from mappings.errors import SamverkanError
 
+from . import profiles
 from .codec import Limits, decode
 from .config import Settings
-from .fhir_client import FhirClient
+from .fhir_client import FhirClient, RelayError
 from .logs import logging_config, setup_logging
 from .redact import redact
 from .relay import RelayResult, relay_message
@@ -96,6 +101,110 @@ def relay(
     if failures:
         err.print(f"[red]{len(failures)} of {len(results)} documents were not relayed[/]")
         raise typer.Exit(1)
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    """The FHIR resources a file is (a resource or Bundle) or becomes (an internal message)."""
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        doc = json.loads(raw)
+        if isinstance(doc, dict) and "resourceType" in doc:
+            return list(profiles.resources_in(doc))
+    return list(profiles.resources_in(to_bundle(decode(raw, _content_type(path)))))
+
+
+async def _validate_all(paths: list[Path], server: str | None) -> list[tuple[Path, str, list[profiles.Issue]]]:
+    found: list[tuple[Path, str, list[profiles.Issue]]] = []
+    fhir = FhirClient(server) if server else None
+    try:
+        for path in paths:
+            try:
+                resources = _documents(path)
+            except (SamverkanError, ValueError) as exc:
+                where = getattr(exc, "path", None) or "/"
+                found.append((path, "(document)", [profiles.Issue("error", where, redact(str(exc)))]))
+                continue
+            for res in resources:
+                issues = profiles.validate_locally(res)
+                if fhir is not None:
+                    issues += await profiles.validate_on(fhir, res)
+                found.append((path, str(res.get("resourceType")), issues))
+    finally:
+        if fhir is not None:
+            await fhir.aclose()
+    return found
+
+
+@app.command()
+def validate(
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, readable=True, help="internal messages, or FHIR JSON")
+    ],
+    server: Annotated[str | None, typer.Option(help="also run this FHIR server's $validate against our profiles")] = None,
+    warnings: Annotated[bool, typer.Option(help="print warnings as well as errors")] = False,
+) -> None:
+    """Validate FHIR resources: the files' own, or those an internal message maps to. Exits 1 on errors."""
+    setup_logging("WARNING")
+    try:
+        results = asyncio.run(_validate_all(files, server))
+    except RelayError as exc:
+        err.print(f"[red]{exc.code}[/] {redact(exc.detail)}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table(title="Validation" + (f" (local and {server})" if server else " (local, structure only)"))
+    for column in ("file", "resource", "severity", "location", "issue"):
+        table.add_column(column, overflow="fold")
+    errors = n_warnings = 0
+    for path, rtype, issues in results:
+        for issue in issues:
+            errors += issue.is_error
+            n_warnings += issue.severity == "warning"
+            if issue.is_error or (warnings and issue.severity == "warning"):
+                table.add_row(path.name, rtype, issue.severity, issue.location, redact(issue.message))
+    if table.row_count:
+        if not out.is_terminal:
+            out.width = max(out.width, 160)
+        out.print(table)
+    out.print(f"{len(results)} resources validated: {errors} errors, {n_warnings} warnings", highlight=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+profiles_app = typer.Typer(
+    help="Our FHIR package: StructureDefinitions, CodeSystems, ValueSets, ConceptMaps.", no_args_is_help=True
+)
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command("install")
+def profiles_install(
+    server: Annotated[str | None, typer.Option(help="FHIR base URL (default: SAMVERKAN_FHIR_BASE_URL or the local HAPI)")] = None,
+) -> None:
+    """Put the package on a FHIR server, snapshots generated by the server ($snapshot)."""
+    setup_logging("WARNING")
+    settings = Settings() if server is None else Settings(fhir_base_url=server)
+
+    async def go() -> profiles.InstallResult:
+        async with FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout) as fhir:
+            return await profiles.install(fhir)
+
+    try:
+        result = asyncio.run(go())
+    except RelayError as exc:
+        err.print(f"[red]{exc.code}[/] {redact(exc.detail)}", highlight=False)
+        raise typer.Exit(1) from None
+    done = ", ".join(f"{n} {t}" for t, n in result.counts.items())
+    out.print(f"installed on {settings.fhir_base_url}: {done}", highlight=False)
+
+
+@profiles_app.command("docs")
+def profiles_docs(
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the pages")] = Path("docs/profiles"),
+) -> None:
+    """Write a Markdown page per profile and extension, from the package's JSON."""
+    from .profile_docs import write_pages
+
+    written = write_pages(out_dir)
+    out.print(f"wrote {len(written)} pages to {out_dir}", highlight=False)
 
 
 @app.command()

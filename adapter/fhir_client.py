@@ -176,6 +176,42 @@ class FhirClient:
             raise Final(f"several {resource_type} resources have the same business identifier", status=412)
         return matches[0] if matches else None
 
+    async def put(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """Creates or replaces ``resource`` at ``Type/id`` (for conformance resources we own)."""
+        with mapped_errors(self.base_url):
+            response = await self._http.put(
+                f"/{resource['resourceType']}/{resource['id']}", json=resource, headers={"Content-Type": _FHIR_JSON}
+            )
+        _raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def operation(self, path: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Posts ``parameters`` (a Parameters or a resource) to an operation such as ``StructureDefinition/$snapshot``."""
+        with mapped_errors(self.base_url):
+            response = await self._http.post(f"/{path}", json=parameters, headers={"Content-Type": _FHIR_JSON})
+        _raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def validate(self, resource: Mapping[str, Any], profile: str | None = None) -> dict[str, Any]:
+        """The server's ``$validate`` of ``resource`` (against ``profile``, else what it declares): an OperationOutcome.
+
+        An invalid resource is an answer, not an error: HAPI says so with 200 or 412 and the outcome.
+        """
+        params = {"profile": profile} if profile else None
+        with mapped_errors(self.base_url):
+            response = await self._http.post(
+                f"/{resource['resourceType']}/$validate", json=resource, params=params, headers={"Content-Type": _FHIR_JSON}
+            )
+        if response.status_code in (400, 412, 422):
+            body = response.json()
+            if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+                return body
+        _raise_for(response)
+        result: dict[str, Any] = response.json()
+        return result
+
     async def capabilities(self) -> dict[str, Any]:
         with mapped_errors(self.base_url):
             response = await self._http.get("/metadata")

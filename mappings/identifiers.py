@@ -51,6 +51,7 @@ __all__ = [
     "LOINC",
     "PACKAGE_VERSION",
     "PERSONNUMMER",
+    "PROFILED",
     "RESERVNUMMER",
     "SAMORDNINGSNUMMER",
     "SNOMED",
@@ -64,6 +65,7 @@ __all__ = [
     "check_personal_number",
     "is_valid_hsa_id",
     "luhn_ok",
+    "profile_url",
 ]
 
 
@@ -131,6 +133,29 @@ EXT_HANDOVER = _ext("handover")
 EXT_SIP_STATUS = _ext("sip-status")
 EXT_NEXT_FOLLOW_UP = _ext("next-follow-up")
 EXT_SELF_CARE = _ext("self-care-assessment")
+
+#: Resource types with a profile of ours: ``{canonical}/StructureDefinition/samverkan-{type}``.
+PROFILED = frozenset(
+    {
+        "Patient",
+        "Organization",
+        "Practitioner",
+        "Encounter",
+        "Communication",
+        "Appointment",
+        "CareTeam",
+        "ServiceRequest",
+        "Task",
+        "CarePlan",
+        "Consent",
+    }
+)
+
+
+def profile_url(resource_type: str) -> str:
+    """The canonical URL of our profile of ``resource_type``."""
+    return f"{CANONICAL}/StructureDefinition/samverkan-{resource_type.lower()}"
+
 
 # Terminologies of others.
 ICD10SE = "urn:oid:1.2.752.116.1.1.1.1.3"

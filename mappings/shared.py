@@ -163,6 +163,19 @@ def consent_to_fhir(
     }
 
 
+def _with_profile(resource: Resource) -> Resource:
+    rtype = resource["resourceType"]
+    if rtype in ids.PROFILED:
+        meta = dict(resource.get("meta") or {})
+        meta["profile"] = [ids.profile_url(rtype)]
+        resource["meta"] = meta
+    return resource
+
+
+def _declaring_profile(merge: Callable[[Resource | None], Resource]) -> Callable[[Resource | None], Resource]:
+    return lambda current: _with_profile(merge(current))
+
+
 class Builder:
     """The entries of one message's bundle, with each shared resource made once.
 
@@ -192,9 +205,10 @@ class Builder:
         value: str,
         merge: Callable[[Resource | None], Resource] | None = None,
     ) -> str:
-        """Adds an entry and returns its fullUrl."""
+        """Adds an entry and returns its fullUrl; the resource (also after a merge) declares our profile."""
         url = self.url(resource_type, key)
-        self.entries.append(Entry(url, resource, write, system, value, merge))
+        merged = None if merge is None else _declaring_profile(merge)
+        self.entries.append(Entry(url, _with_profile(resource), write, system, value, merged))
         return url
 
     def organization(self, party: Party, path: str) -> str:

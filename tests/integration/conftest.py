@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from adapter import profiles
+from adapter.fhir_client import FhirClient
 from mappings import identifiers as ids
 from mappings.bundle import conditional_query
 
@@ -67,6 +70,17 @@ class Hapi:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_profiles(fhir_base_url: str) -> dict[str, int]:
+    """Our package on the test server, installed once per session as a user would: by the CLI's code."""
+
+    async def go() -> dict[str, int]:
+        async with FhirClient(fhir_base_url) as fhir:
+            return (await profiles.install(fhir)).counts
+
+    return asyncio.run(go())
 
 
 @pytest.fixture(scope="session")

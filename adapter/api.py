@@ -1,4 +1,11 @@
-"""The HTTP API: ``POST /messages`` relays an internal message; ``GET /health``.
+"""The HTTP API.
+
+    POST /messages                  accept an internal message: 202 once it is in the journal
+    GET  /messages/{id}             its state, attempts and server ids
+    GET  /messages?state=...        the journal, oldest first
+    POST /messages/{id}/replay      a dead-lettered or cancelled message goes again
+    POST /messages/{id}/cancel      give up on a message; the later ones of its key go on
+    GET  /health                    the process is up, with the journal's counts
 
 Every error leaves as a FHIR OperationOutcome (``adapter.outcome``); one handler per kind of
 exception, registered in :func:`create_app`, so endpoints only raise.
@@ -6,7 +13,9 @@ exception, registered in :func:`create_app`, so endpoints only raise.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,12 +25,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from mappings.errors import DocumentTooLarge, SamverkanError
+from mappings.keys import order_key
+from mappings.model import Message, MessageType
 
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient
+from .journal import Journal, SqliteJournal
 from .outcome import operation_outcome, outcome_of
-from .relay import relay_message
+from .redact import redact
+from .worker import RetryPolicy, Worker
 
 __all__ = ["create_app"]
 
@@ -47,6 +60,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def key_for(message: Message, journal: Journal) -> str:
+    """The order key; a Kvittens without an episode follows the message it acknowledges."""
+    if message.type is MessageType.KVITTENS and message.care_episode is None and message.body.acknowledges:
+        acknowledged = journal.key_of(message.body.acknowledges)
+        if acknowledged is not None:
+            return acknowledged
+    return order_key(message)
+
+
+def _not_found(message_id: str) -> JSONResponse:
+    issue = {"severity": "error", "code": "not-found", "diagnostics": f"no message {message_id} in the journal"}
+    return _outcome_response(404, operation_outcome(issue))
+
+
 def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = None) -> FastAPI:
     """The adapter's ASGI app. ``fhir`` replaces the client built from ``settings`` (tests)."""
     settings = settings or Settings()
@@ -55,10 +82,21 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = fhir or FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout)
-        app.state.fhir = client
+        journal = SqliteJournal(settings.journal_path)
+        app.state.fhir, app.state.journal = client, journal
+        stop = asyncio.Event()
+        task = None
+        if settings.relay_parallel > 0:
+            policy = RetryPolicy(settings.max_attempts, settings.max_age, settings.retry_base, settings.retry_cap)
+            worker = Worker(journal, client, parallel=settings.relay_parallel, lease=settings.claim_lease, policy=policy)
+            task = asyncio.create_task(worker.run(stop))
         try:
             yield
         finally:
+            stop.set()
+            if task is not None:
+                await task  # finishes what it started, gives back the rest
+            journal.close()
             if fhir is None:
                 await client.aclose()
 
@@ -82,12 +120,13 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         return _outcome_response(500, operation_outcome(issue))
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        """The process is up. (Reachability of the FHIR server is not checked here.)"""
-        return {"status": "ok"}
+    async def health(request: Request) -> dict[str, Any]:
+        """The process is up; the journal's messages by state. (The FHIR server is not checked here.)"""
+        return {"status": "ok", "journal": request.app.state.journal.counts()}
 
     @app.post(
         "/messages",
+        status_code=202,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -98,11 +137,60 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             }
         },
     )
-    async def post_message(request: Request) -> dict[str, Any]:
-        """Relays one internal message (XML or JSON) and answers with what it became on the server."""
+    async def post_message(request: Request) -> JSONResponse:
+        """Accepts one internal message (XML or JSON): 202 once it is journaled, with its status URL.
+
+        The same message id sent again answers with the first record and relays nothing new;
+        the same id with other content is a conflict (409).
+        """
+        journal: Journal = request.app.state.journal
+        content_type = request.headers.get("content-type")
         raw = await _read_body(request, limits.max_bytes)
-        message = decode(raw, request.headers.get("content-type"), limits=limits)
-        result = await relay_message(message, request.app.state.fhir)
-        return result.as_json()
+        try:
+            message = decode(raw, content_type, limits=limits)
+            key = key_for(message, journal)
+        except SamverkanError as exc:
+            journal.reject(
+                document=raw,
+                content_type=content_type,
+                code=exc.code,
+                location=exc.path,
+                detail=redact(exc.detail),
+                now=time.time(),
+            )
+            raise
+        record, created = journal.accept(
+            message.id, key=key, message_type=message.type.value, document=raw, content_type=content_type or "", now=time.time()
+        )
+        body = {**record.as_json(), "duplicate": not created}
+        return JSONResponse(body, status_code=202, headers={"Location": f"/messages/{record.message_id}"})
+
+    @app.get("/messages/{message_id}", response_model=None)
+    async def get_message(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        record = request.app.state.journal.get(message_id)
+        return _not_found(message_id) if record is None else record.as_json()
+
+    @app.get("/messages")
+    async def list_messages(request: Request, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return [r.as_json() for r in request.app.state.journal.list(state=state, limit=min(limit, 1000))]
+
+    async def _operator(request: Request, message_id: str, action: str) -> dict[str, Any] | JSONResponse:
+        journal: Journal = request.app.state.journal
+        try:
+            record = getattr(journal, action)(message_id, now=time.time())
+        except KeyError:
+            return _not_found(message_id)
+        except ValueError as exc:
+            issue = {"severity": "error", "code": "business-rule", "diagnostics": str(exc)}
+            return _outcome_response(409, operation_outcome(issue))
+        return dict(record.as_json())
+
+    @app.post("/messages/{message_id}/replay", response_model=None)
+    async def replay(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        return await _operator(request, message_id, "replay")
+
+    @app.post("/messages/{message_id}/cancel", response_model=None)
+    async def cancel(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        return await _operator(request, message_id, "cancel")
 
     return app

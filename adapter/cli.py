@@ -4,7 +4,9 @@ samverkan relay FILE... [--server URL]     relay internal messages, print what t
 samverkan validate FILE... [--server URL]  validate what the files are or become, locally and by $validate
 samverkan profiles install [--server URL]  put our profiles, code systems and maps on a FHIR server
 samverkan profiles docs [--out DIR]        write a Markdown page per profile
-samverkan serve [--host H] [--port P]      run the HTTP API on uvicorn
+samverkan journal [--state S]              the journal's messages, oldest first
+samverkan replay ID... | --state S         send dead-lettered (or cancelled) messages again
+samverkan serve [--host H] [--port P]      run the HTTP API on uvicorn (and its relay workers)
 """
 
 from __future__ import annotations
@@ -205,6 +207,67 @@ def profiles_docs(
 
     written = write_pages(out_dir)
     out.print(f"wrote {len(written)} pages to {out_dir}", highlight=False)
+
+
+@app.command("journal")
+def journal_list(
+    state: Annotated[str | None, typer.Option(help="only messages in this state (e.g. dead-lettered)")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+) -> None:
+    """List the journal (SAMVERKAN_JOURNAL_PATH): state, attempts and last error per message."""
+    from .journal import SqliteJournal
+
+    journal = SqliteJournal(Settings().journal_path)
+    try:
+        table = Table(title=f"Journal {journal.path}: " + ", ".join(f"{n} {s}" for s, n in sorted(journal.counts().items())))
+        for column in ("message", "type", "state", "attempts", "updated", "last error"):
+            table.add_column(column, overflow="fold")
+        for r in journal.list(state=state, limit=limit):
+            table.add_row(
+                r.message_id, r.message_type, r.state, str(r.attempts), r.as_json()["updatedAt"][:19], r.last_error or ""
+            )
+        if not out.is_terminal:
+            out.width = max(out.width, 160)
+        out.print(table)
+    finally:
+        journal.close()
+
+
+@app.command()
+def replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="message ids")] = None,
+    state: Annotated[str | None, typer.Option(help="replay every message in this state (dead-lettered or cancelled)")] = None,
+) -> None:
+    """Send dead-lettered (or cancelled) messages again; the running service's workers relay them."""
+    import time
+
+    from rich.progress import Progress
+
+    from .journal import SqliteJournal
+
+    if not ids and state is None:
+        err.print("name message ids or --state")
+        raise typer.Exit(2)
+    journal = SqliteJournal(Settings().journal_path)
+    try:
+        targets = (
+            list(ids or []) + [r.message_id for r in journal.list(state=state, limit=1_000_000)] if state else list(ids or [])
+        )
+        failed = 0
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("replaying", total=len(targets))
+            for mid in targets:
+                try:
+                    journal.replay(mid, now=time.time())
+                except (KeyError, ValueError) as exc:
+                    failed += 1
+                    err.print(f"[red]{mid}[/]: {exc if isinstance(exc, ValueError) else 'not in the journal'}", highlight=False)
+                progress.advance(task)
+        out.print(f"{len(targets) - failed} of {len(targets)} messages queued again", highlight=False)
+    finally:
+        journal.close()
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

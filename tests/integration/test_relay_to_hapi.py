@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 import uuid
 
 import pytest
@@ -86,21 +87,47 @@ def test_a_resent_admission_notice_updates_the_episode(fhir_base_url: str, hapi:
 
 
 @pytest.fixture
-def client(fhir_base_url: str):
-    with TestClient(create_app(Settings(fhir_base_url=fhir_base_url))) as c:
+def client(fhir_base_url: str, tmp_path):
+    settings = Settings(fhir_base_url=fhir_base_url, journal_path=str(tmp_path / "journal.sqlite3"), retry_base=0.2)
+    with TestClient(create_app(settings)) as c:
         yield c
 
 
-def test_post_messages_relays_xml_and_json(client: TestClient, hapi: Hapi) -> None:
+def _until(client: TestClient, message_id: str, states: tuple[str, ...], seconds: float = 60) -> dict:
+    """The message's status once it reaches one of ``states`` (the worker relays in the background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = client.get(f"/messages/{message_id}").json()
+        if status["state"] in states:
+            return status
+        assert time.monotonic() < deadline, f"still {status['state']} after {seconds} s: {status}"
+        time.sleep(0.05)
+
+
+def test_post_messages_accepts_with_202_and_the_worker_delivers_xml_and_json(client: TestClient, hapi: Hapi) -> None:
+    sent = []
     for path in MESSAGES:
         message = unique(load(path))
         body = codec.encode_xml(message) if path.suffix == ".xml" else json.dumps(codec.encode_json(message)).encode()
         response = client.post("/messages", content=body, headers={"Content-Type": content_type(path)})
-        assert response.status_code == 200, response.text
-        answer = response.json()
-        assert answer["messageId"] == message.id
-        assert {"Patient", "Organization", "Communication"} <= {e["resourceType"] for e in answer["entries"]}
+        assert response.status_code == 202, response.text
+        assert response.headers["location"] == f"/messages/{message.id}"
+        assert response.json()["messageId"] == message.id and response.json()["duplicate"] is False
+        sent.append((message, body, content_type(path)))
+    for message, _, _ in sent:
+        status = _until(client, message.id, ("delivered", "dead-lettered"))
+        assert status["state"] == "delivered", status
+        assert any(i.startswith("Communication/") for i in status["serverIds"])
         assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+    # The same id again: the first record, nothing relayed again.
+    message, body, ctype = sent[0]
+    again = client.post("/messages", content=body, headers={"Content-Type": ctype})
+    assert again.status_code == 202 and again.json()["duplicate"] is True and again.json()["state"] == "delivered"
+    # The same id with other content is a conflict.
+    other = body.replace(b"</Message>", b"</Message>\n") if body.startswith(b"<") else body + b" "
+    conflict = client.post("/messages", content=other, headers={"Content-Type": ctype})
+    assert conflict.status_code == 409
+    assert conflict.json()["issue"][0]["diagnostics"].startswith("SAMV-3001")
 
 
 @pytest.mark.parametrize("name", sorted(BAD_EXPECTED), ids=str)
@@ -129,15 +156,31 @@ def test_bad_input_gets_an_outcome_naming_the_element_and_nothing_reaches_hapi(n
 def test_the_service_is_healthy_after_bad_input(client: TestClient) -> None:
     for name in BAD_EXPECTED:
         client.post("/messages", content=(BAD / name).read_bytes(), headers={"Content-Type": content_type(BAD / name)})
-    assert client.get("/health").json() == {"status": "ok"}
+    health = client.get("/health").json()
+    assert health["status"] == "ok"
+    # Nothing refused was accepted into the journal for relaying (refusals are journaled apart).
+    assert health["journal"] == {}
 
 
-def test_unreachable_server_is_a_502_outcome_not_a_crash() -> None:
-    with TestClient(create_app(Settings(fhir_base_url="http://127.0.0.1:9/fhir", fhir_timeout=2))) as c:
-        message = unique(load(INSKRIVNING))
+def test_an_unreachable_server_is_retried_and_a_dead_letter_can_be_replayed(fhir_base_url: str, tmp_path, hapi: Hapi) -> None:
+    journal = str(tmp_path / "journal.sqlite3")
+    down = Settings(
+        fhir_base_url="http://127.0.0.1:9/fhir", fhir_timeout=2, journal_path=journal, retry_base=0.05, max_attempts=3
+    )
+    message = unique(load(INSKRIVNING))
+    with TestClient(create_app(down)) as c:
         response = c.post("/messages", content=codec.encode_xml(message), headers={"Content-Type": "application/xml"})
-    assert response.status_code == 502
-    assert response.json()["issue"][0]["diagnostics"].startswith("SAMV-4001")
+        assert response.status_code == 202
+        # Accepted means journaled: the sender is not told about the server's trouble.
+        status = _until(c, message.id, ("dead-lettered",))
+        assert status["attempts"] == 3 and status["lastError"].startswith("gave up after 3 attempts: SAMV-4001")
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 0
+    # The server is back (the same journal, now pointed at HAPI): an operator replays.
+    with TestClient(create_app(Settings(fhir_base_url=fhir_base_url, journal_path=journal))) as c:
+        assert c.post(f"/messages/{message.id}/replay").json()["state"] == "accepted"
+        assert _until(c, message.id, ("delivered",))["state"] == "delivered"
+        assert c.post(f"/messages/{message.id}/replay").status_code == 409  # delivered: nothing to replay
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
 
 
 def test_cli_relay_prints_the_resources_the_fixtures_became(fhir_base_url: str, tmp_path, hapi: Hapi) -> None:

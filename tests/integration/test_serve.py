@@ -30,7 +30,12 @@ def _free_port() -> int:
 def served(fhir_base_url: str, tmp_path) -> Iterator[tuple[str, object]]:
     port = _free_port()
     log = (tmp_path / "serve.log").open("w+")
-    env = {**os.environ, "SAMVERKAN_FHIR_BASE_URL": fhir_base_url, "SAMVERKAN_PORT": str(port)}
+    env = {
+        **os.environ,
+        "SAMVERKAN_FHIR_BASE_URL": fhir_base_url,
+        "SAMVERKAN_PORT": str(port),
+        "SAMVERKAN_JOURNAL_PATH": str(tmp_path / "journal.sqlite3"),
+    }
     proc = subprocess.Popen([sys.executable, "-m", "adapter.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -55,7 +60,11 @@ def test_serve_relays_a_message_and_logs_no_personnummer(served, hapi: Hapi) -> 
     url, log = served
     message = unique(load(INSKRIVNING))
     response = httpx.post(f"{url}/messages", content=codec.encode_xml(message), headers={"Content-Type": "application/xml"})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/messages/{message.id}").json()["state"] != "delivered":
+        assert time.monotonic() < deadline, "not delivered in 60 s"
+        time.sleep(0.1)
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
     refused = httpx.post(f"{url}/messages", content=b"<Message", headers={"Content-Type": "application/xml"})
     assert refused.status_code == 400

@@ -1,0 +1,134 @@
+"""Relay workers: take due messages from the journal, relay them, record what happened.
+
+Retries back off exponentially with jitter on what may pass (network errors, timeouts, 5xx, 429,
+whose Retry-After is honoured); a 4xx is final and dead-letters the message with the server's
+OperationOutcome. Attempts and total time are capped (``RetryPolicy``), so a queue never retries
+for ever. The schedule lives in the journal, not in memory: a restart keeps it, which is why
+this is a few lines here rather than an in-process retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mappings.errors import SamverkanError
+
+from .codec import decode
+from .fhir_client import FhirClient, Final, Retryable
+from .journal import Journal, Record
+from .redact import redact
+from .relay import relay_message
+
+__all__ = ["RetryPolicy", "Worker"]
+
+log = logging.getLogger("adapter.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When to try again, and when to stop.
+
+    >>> RetryPolicy(base=1, cap=60).delay(1, None, rng=random.Random(0)) <= 1
+    True
+    """
+
+    max_attempts: int = 12
+    max_age: float = 24 * 3600.0
+    base: float = 1.0
+    cap: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None, *, rng: random.Random | None = None) -> float:
+        backoff = min(self.cap, self.base * 2 ** (attempt - 1)) * (rng or random).uniform(0.5, 1.0)
+        return float(max(backoff, retry_after or 0.0))
+
+    def gives_up(self, record: Record, attempts: int, now: float) -> bool:
+        return attempts >= self.max_attempts or now - record.accepted_at >= self.max_age
+
+
+class Worker:
+    """Claims up to ``parallel`` messages at a time (one per key) and relays them."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        fhir: FhirClient,
+        *,
+        parallel: int = 8,
+        lease: float = 60.0,
+        poll: float = 0.2,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        worker_id: str | None = None,
+    ):
+        self.journal, self.fhir = journal, fhir
+        self.parallel, self.lease, self.poll = parallel, lease, poll
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relays until ``stop`` is set, then gives back what it had not started."""
+        try:
+            while not stop.is_set():
+                if not await self.run_once():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.poll)
+        finally:
+            self.journal.release(self.id, now=self.clock())
+
+    async def run_once(self) -> int:
+        """One round: claim what is due and relay it; the number of messages handled."""
+        records = self.journal.claim(self.id, now=self.clock(), lease=self.lease, limit=self.parallel)
+        await asyncio.gather(*(self._relay(r) for r in records))
+        return len(records)
+
+    async def _relay(self, record: Record) -> None:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            message = decode(record.document, record.content_type)
+            result = await relay_message(message, self.fhir)
+        except Retryable as exc:
+            status = exc.status
+            self._failed(record, exc, status, started, retry_after=exc.retry_after)
+            return
+        except Final as exc:
+            self._record(record, exc.status, started, str(exc), exc.outcome)
+            self.journal.dead_letter(record.message_id, redact(str(exc)), now=self.clock())
+            log.warning("dead-lettered %s (%s): %s", record.message_id, record.message_type, redact(str(exc)))
+            return
+        except SamverkanError as exc:  # a document the door took but the mapping refuses: final
+            self._record(record, None, started, str(exc), None)
+            self.journal.dead_letter(record.message_id, redact(str(exc)), now=self.clock())
+            return
+        self._record(record, 200, started, None, None)
+        self.journal.delivered(record.message_id, [e.id for e in result.entries if e.id], now=self.clock())
+
+    def _record(self, record: Record, status: int | None, started: float, error: str | None, outcome: object) -> int:
+        latency = (time.perf_counter() - started) * 1000
+        return self.journal.attempt(
+            record.message_id,
+            status=status,
+            latency_ms=latency,
+            error=redact(error) if error else None,
+            outcome=outcome,
+            now=self.clock(),
+        )
+
+    def _failed(
+        self, record: Record, exc: SamverkanError, status: int | None, started: float, *, retry_after: float | None
+    ) -> None:
+        attempts = self._record(record, status, started, str(exc), None)
+        now = self.clock()
+        if self.policy.gives_up(record, attempts, now):
+            self.journal.dead_letter(record.message_id, f"gave up after {attempts} attempts: {redact(str(exc))}", now=now)
+            log.warning("dead-lettered %s after %d attempts", record.message_id, attempts)
+            return
+        self.journal.retry_at(record.message_id, now + self.policy.delay(attempts, retry_after), redact(str(exc)), now=now)

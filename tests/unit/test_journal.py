@@ -1,0 +1,189 @@
+"""The SQLite journal and the worker's retry rules, with a transport that answers as told.
+
+(The real server cannot be made to answer 503 or 429 on demand; the reliability of the whole
+against the real HAPI is in tests/integration.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapter import codec
+from adapter.fhir_client import FhirClient
+from adapter.journal import Conflict, SqliteJournal
+from adapter.worker import RetryPolicy, Worker
+from tests.support import INSKRIVNING, load, unique
+
+
+def _accept(journal: SqliteJournal, mid: str, key: str, now: float = 0.0, doc: bytes = b"<x/>") -> None:
+    journal.accept(mid, key=key, message_type="Inskrivningsmeddelande", document=doc, content_type="application/xml", now=now)
+
+
+def test_accepting_is_idempotent_and_other_content_is_a_conflict(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.sqlite3")
+    first, created = j.accept("m1", key="k", message_type="T", document=b"<a/>", content_type="application/xml", now=1.0)
+    again, created_again = j.accept("m1", key="k", message_type="T", document=b"<a/>", content_type="application/xml", now=2.0)
+    assert created and not created_again and again.seq == first.seq and again.accepted_at == 1.0
+    with pytest.raises(Conflict) as info:
+        j.accept("m1", key="k", message_type="T", document=b"<b/>", content_type="application/xml", now=3.0)
+    assert info.value.http_status == 409
+
+
+def test_one_key_goes_in_order_and_other_keys_in_parallel(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.sqlite3")
+    for mid, key in (("a1", "A"), ("a2", "A"), ("b1", "B")):
+        _accept(j, mid, key)
+    assert [r.message_id for r in j.claim("w", now=1, lease=30, limit=10)] == ["a1", "b1"]
+    assert j.claim("w", now=2, lease=30, limit=10) == []  # a2 waits for a1
+    j.delivered("a1", ["Communication/1"], now=3)
+    assert [r.message_id for r in j.claim("w", now=4, lease=30, limit=10)] == ["a2"]
+
+
+def test_a_dead_letter_holds_its_key_until_replayed_or_cancelled(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.sqlite3")
+    _accept(j, "a1", "A")
+    _accept(j, "a2", "A")
+    j.claim("w", now=1, lease=30, limit=10)
+    j.dead_letter("a1", "refused", now=2)
+    assert j.claim("w", now=3, lease=30, limit=10) == []
+    assert j.replay("a1", now=4).state == "accepted"
+    assert [r.message_id for r in j.claim("w", now=5, lease=30, limit=10)] == ["a1"]
+    j.dead_letter("a1", "refused again", now=6)
+    j.cancel("a1", now=7)
+    assert [r.message_id for r in j.claim("w", now=8, lease=30, limit=10)] == ["a2"]
+    with pytest.raises(ValueError):
+        j.replay("a2", now=9)  # relaying: not for an operator to replay
+
+
+def test_a_crashed_workers_claims_expire_and_a_stopping_worker_gives_them_back(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.sqlite3")
+    _accept(j, "a1", "A")
+    _accept(j, "b1", "B")
+    assert len(j.claim("dead", now=1, lease=30, limit=1)) == 1
+    assert [r.message_id for r in j.claim("other", now=2, lease=30, limit=10)] == ["b1"]
+    assert [r.message_id for r in j.claim("other", now=32, lease=30, limit=10)] == ["a1"]  # the lease ran out
+    assert j.release("other", now=33) == 2
+    assert {r.state for r in j.list()} == {"retrying"}
+
+
+def test_the_schema_is_versioned_and_a_reopened_journal_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = SqliteJournal(path)
+    _accept(j, "a1", "A")
+    j.close()
+    again = SqliteJournal(path)
+    assert again.get("a1") is not None
+    assert again._db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+
+
+class _Server:
+    """Answers a transaction with the statuses it is given, in turn, then 200."""
+
+    def __init__(self, *answers: httpx.Response):
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # the relay reads state resources first: none yet
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+        self.calls += 1
+        if self.answers:
+            return self.answers.pop(0)
+        bundle = json.loads(request.content)
+        entries = [
+            {"response": {"status": "201 Created", "location": f"{e['resource']['resourceType']}/{i}/_history/1"}}
+            for i, e in enumerate(bundle["entry"])
+        ]
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
+
+
+def _run(
+    tmp_path: Path, server: _Server, clock: list[float], rounds: int, policy: RetryPolicy | None = None
+) -> tuple[SqliteJournal, str]:
+    j = SqliteJournal(tmp_path if tmp_path.suffix == ".sqlite3" else tmp_path / "j.sqlite3")
+    message = unique(load(INSKRIVNING))
+    j.accept(
+        message.id,
+        key="k",
+        message_type="Inskrivningsmeddelande",
+        document=codec.encode_xml(message),
+        content_type="application/xml",
+        now=clock[0],
+    )
+
+    async def go() -> None:
+        async with FhirClient("http://fhir.test/fhir", transport=httpx.MockTransport(server)) as fhir:
+            worker = Worker(j, fhir, clock=lambda: clock[0], policy=policy or RetryPolicy(base=1, cap=10))
+            for _ in range(rounds):
+                await worker.run_once()
+                clock[0] += 100  # past any backoff
+
+    asyncio.run(go())
+    return j, message.id
+
+
+def test_a_5xx_is_retried_after_a_backoff_with_jitter_then_delivered(tmp_path: Path) -> None:
+    clock = [1000.0]
+    j, mid = _run(tmp_path, _Server(httpx.Response(503)), clock, rounds=1)
+    record = j.get(mid)
+    assert record is not None and record.state == "retrying" and record.attempts == 1
+    assert 1000 + 0.5 <= record.next_attempt <= 1000 + 1  # the first backoff, with jitter
+    j.close()
+
+
+def test_a_429_waits_as_long_as_retry_after_says_and_then_delivers(tmp_path: Path) -> None:
+    clock = [2000.0]
+    j, mid = _run(tmp_path, _Server(httpx.Response(429, headers={"Retry-After": "42"})), clock, rounds=1)
+    record = j.get(mid)
+    assert record is not None and record.next_attempt >= 2000 + 42
+    j.close()
+    j2, mid2 = _run(tmp_path / "x.sqlite3", _Server(httpx.Response(429, headers={"Retry-After": "42"})), [0.0], rounds=2)
+    done = j2.get(mid2)
+    assert done is not None and done.state == "delivered" and done.attempts == 2 and done.server_ids
+
+
+def test_a_4xx_is_final_and_dead_letters_with_the_servers_outcome(tmp_path: Path) -> None:
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "diagnostics": "HAPI-0450: bad"}],
+    }
+    j, mid = _run(tmp_path, _Server(httpx.Response(400, json=outcome)), [0.0], rounds=2)
+    record = j.get(mid)
+    assert record is not None and record.state == "dead-lettered" and record.attempts == 1
+    stored = j._db.execute("SELECT status, outcome FROM attempts WHERE message_id = ?", (mid,)).fetchone()
+    assert stored[0] == 400 and "HAPI-0450" in stored[1]
+
+
+def test_attempts_are_capped(tmp_path: Path) -> None:
+    server = _Server(*[httpx.Response(503) for _ in range(10)])
+    j, mid = _run(tmp_path, server, [0.0], rounds=6, policy=RetryPolicy(max_attempts=3, base=1, cap=10))
+    record = j.get(mid)
+    assert record is not None and record.state == "dead-lettered" and record.attempts == 3 and server.calls == 3
+
+
+def test_the_cli_lists_the_journal_and_replays_dead_letters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from adapter.cli import app as cli
+
+    path = tmp_path / "j.sqlite3"
+    j = SqliteJournal(path)
+    for mid in ("a1", "b1"):
+        _accept(j, mid, mid)
+    j.claim("w", now=1, lease=30, limit=10)
+    j.dead_letter("a1", "SAMV-4100: refused", now=2)
+    j.dead_letter("b1", "SAMV-4100: refused", now=2)
+    j.close()
+    monkeypatch.setenv("SAMVERKAN_JOURNAL_PATH", str(path))
+    listed = CliRunner().invoke(cli, ["journal", "--state", "dead-lettered"])
+    assert listed.exit_code == 0 and "a1" in listed.output and "SAMV-4100" in listed.output
+    replayed = CliRunner().invoke(cli, ["replay", "--state", "dead-lettered"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "2 of 2 messages queued again" in replayed.output
+    assert {r.state for r in SqliteJournal(path).list()} == {"accepted"}
+    assert CliRunner().invoke(cli, ["replay", "nope"]).exit_code == 1

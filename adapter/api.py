@@ -1,7 +1,8 @@
 """The HTTP API.
 
     POST /messages                  accept an internal message: 202 once it is in the journal
-    GET  /messages/{id}             its state, attempts and server ids
+    GET  /messages/{id}             its state, server ids, and every relay attempt
+    GET  /messages/{id}/bundle      the transaction Bundle it was mapped to
     GET  /messages?state=...        the journal, oldest first
     POST /messages/{id}/replay      a dead-lettered or cancelled message goes again
     POST /messages/{id}/cancel      give up on a message; the later ones of its key go on
@@ -14,7 +15,9 @@ exception, registered in :func:`create_app`, so endpoints only raise.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +25,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from mappings import to_bundle
 from mappings.errors import DocumentTooLarge, SamverkanError
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
@@ -31,7 +35,7 @@ from mappings.model import Message, MessageType
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient
-from .journal import Journal, SqliteJournal
+from .journal import Journal, JournalUnavailable, open_journal
 from .outcome import operation_outcome, outcome_of
 from .redact import redact
 from .worker import RetryPolicy, Worker
@@ -82,13 +86,21 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = fhir or FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout)
-        journal = SqliteJournal(settings.journal_path)
+        journal = open_journal(settings)
         app.state.fhir, app.state.journal = client, journal
         stop = asyncio.Event()
         task = None
         if settings.relay_parallel > 0:
             policy = RetryPolicy(settings.max_attempts, settings.max_age, settings.retry_base, settings.retry_cap)
-            worker = Worker(journal, client, parallel=settings.relay_parallel, lease=settings.claim_lease, policy=policy)
+            worker = Worker(
+                journal,
+                client,
+                parallel=settings.relay_parallel,
+                lease=settings.claim_lease,
+                policy=policy,
+                worker_id=settings.worker_id or f"{socket.gethostname()}:{settings.port}",
+                retention=settings.retention_days * 86400 if settings.retention_days else None,
+            )
             task = asyncio.create_task(worker.run(stop))
         try:
             yield
@@ -104,8 +116,11 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
 
     @app.exception_handler(SamverkanError)
     async def samverkan_error(request: Request, exc: SamverkanError) -> JSONResponse:
-        log.info("refused %s %s: %s", request.method, request.url.path, exc)
-        return _outcome_response(exc.http_status, outcome_of(exc))
+        log.info("refused %s %s: %s", request.method, request.url.path, redact(str(exc)))
+        response = _outcome_response(exc.http_status, outcome_of(exc))
+        if exc.http_status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -148,7 +163,11 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         raw = await _read_body(request, limits.max_bytes)
         try:
             message = decode(raw, content_type, limits=limits)
+            # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
+            bundle = json.dumps(to_bundle(message), ensure_ascii=False, separators=(",", ":"))
             key = key_for(message, journal)
+        except JournalUnavailable:
+            raise
         except SamverkanError as exc:
             journal.reject(
                 document=raw,
@@ -160,15 +179,31 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             )
             raise
         record, created = journal.accept(
-            message.id, key=key, message_type=message.type.value, document=raw, content_type=content_type or "", now=time.time()
+            message.id,
+            key=key,
+            message_type=message.type.value,
+            document=raw,
+            content_type=content_type or "",
+            now=time.time(),
+            bundle=bundle,
         )
         body = {**record.as_json(), "duplicate": not created}
         return JSONResponse(body, status_code=202, headers={"Location": f"/messages/{record.message_id}"})
 
     @app.get("/messages/{message_id}", response_model=None)
     async def get_message(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        record = request.app.state.journal.get(message_id)
-        return _not_found(message_id) if record is None else record.as_json()
+        """The message's state, server ids, and every relay attempt with the server's OperationOutcome."""
+        journal: Journal = request.app.state.journal
+        record = journal.get(message_id)
+        if record is None:
+            return _not_found(message_id)
+        return {**record.as_json(), "attemptLog": [a.as_json() for a in journal.attempts(message_id)]}
+
+    @app.get("/messages/{message_id}/bundle", response_model=None)
+    async def get_bundle(message_id: str, request: Request) -> Response:
+        """The transaction Bundle the message was mapped to when it was accepted."""
+        bundle = request.app.state.journal.bundle(message_id)
+        return _not_found(message_id) if bundle is None else Response(bundle, media_type=_FHIR_JSON)
 
     @app.get("/messages")
     async def list_messages(request: Request, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ samverkan relay FILE... [--server URL]     relay internal messages, print what t
 samverkan validate FILE... [--server URL]  validate what the files are or become, locally and by $validate
 samverkan profiles install [--server URL]  put our profiles, code systems and maps on a FHIR server
 samverkan profiles docs [--out DIR]        write a Markdown page per profile
-samverkan journal [--state S]              the journal's messages, oldest first
+samverkan journal [--state S] [--key K]    the journal's messages, oldest first
+samverkan journal show ID                  one message with every relay attempt
+samverkan journal prune --older-than DAYS  delete delivered and cancelled messages
 samverkan replay ID... | --state S         send dead-lettered (or cancelled) messages again
 samverkan serve [--host H] [--port P]      run the HTTP API on uvicorn (and its relay workers)
 """
@@ -27,6 +29,7 @@ from . import profiles
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient, RelayError
+from .journal import Journal
 from .logs import logging_config, setup_logging
 from .redact import redact
 from .relay import RelayResult, relay_message
@@ -209,26 +212,74 @@ def profiles_docs(
     out.print(f"wrote {len(written)} pages to {out_dir}", highlight=False)
 
 
-@app.command("journal")
+journal_app = typer.Typer(help="the journal: list, show, prune", no_args_is_help=False)
+app.add_typer(journal_app, name="journal")
+
+
+def _journal() -> Journal:
+    from .journal import open_journal
+
+    return open_journal(Settings())
+
+
+@journal_app.callback(invoke_without_command=True)
 def journal_list(
-    state: Annotated[str | None, typer.Option(help="only messages in this state (e.g. dead-lettered)")] = None,
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option(help="only messages in this state (e.g. dead-lettered, held)")] = None,
+    key: Annotated[str | None, typer.Option(help="only messages of this order key (e.g. episode:<issuer>:<id>)")] = None,
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
 ) -> None:
-    """List the journal (SAMVERKAN_JOURNAL_PATH): state, attempts and last error per message."""
-    from .journal import SqliteJournal
-
-    journal = SqliteJournal(Settings().journal_path)
+    """List the journal, oldest first: state, attempts and last error per message."""
+    if ctx.invoked_subcommand is not None:
+        return
+    journal = _journal()
     try:
-        table = Table(title=f"Journal {journal.path}: " + ", ".join(f"{n} {s}" for s, n in sorted(journal.counts().items())))
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(journal.counts().items()))
+        table = Table(title=f"Journal {journal.where}: {counts or 'empty'}")
         for column in ("message", "type", "state", "attempts", "updated", "last error"):
             table.add_column(column, overflow="fold")
-        for r in journal.list(state=state, limit=limit):
+        for r in journal.list(state=state, key=key, limit=limit):
             table.add_row(
                 r.message_id, r.message_type, r.state, str(r.attempts), r.as_json()["updatedAt"][:19], r.last_error or ""
             )
         if not out.is_terminal:
             out.width = max(out.width, 160)
         out.print(table)
+    finally:
+        journal.close()
+
+
+@journal_app.command("show")
+def journal_show(message_id: Annotated[str, typer.Argument(help="message id")]) -> None:
+    """One message as JSON: state, server ids, and every relay attempt with the server's answer."""
+    journal = _journal()
+    try:
+        record = journal.get(message_id)
+        if record is None:
+            err.print(f"{message_id}: not in the journal")
+            raise typer.Exit(1)
+        shown = {**record.as_json(), "key": record.key, "attemptLog": [a.as_json() for a in journal.attempts(message_id)]}
+        out.print_json(json.dumps(shown))
+    finally:
+        journal.close()
+
+
+@journal_app.command("prune")
+def journal_prune(
+    older_than: Annotated[float, typer.Option(help="days since a delivered or cancelled message last changed")],
+    vacuum: Annotated[
+        bool, typer.Option(help="give the freed space back to the file system (locks the journal a while)")
+    ] = False,
+) -> None:
+    """Delete delivered and cancelled messages (and refusals) older than N days. Open messages are never pruned."""
+    import time
+
+    journal = _journal()
+    try:
+        pruned = journal.prune(time.time() - older_than * 86400)
+        if vacuum:
+            journal.vacuum()
+        out.print(f"pruned {pruned} messages from {journal.where}", highlight=False)
     finally:
         journal.close()
 
@@ -243,12 +294,10 @@ def replay(
 
     from rich.progress import Progress
 
-    from .journal import SqliteJournal
-
     if not ids and state is None:
         err.print("name message ids or --state")
         raise typer.Exit(2)
-    journal = SqliteJournal(Settings().journal_path)
+    journal = _journal()
     try:
         targets = (
             list(ids or []) + [r.message_id for r in journal.list(state=state, limit=1_000_000)] if state else list(ids or [])

@@ -40,9 +40,19 @@ class Settings(BaseSettings):
     port: int = Field(8000, gt=0, lt=65536, description="Port `samverkan serve` listens on")
     log_level: str = Field("INFO", description="Level of the adapter's logs")
     journal_path: str = Field("samverkan-journal.sqlite3", description="SQLite file of the journal")
+    journal_url: str | None = Field(
+        None,
+        description="PostgreSQL journal (postgresql://user@host/db), for several replicas; wins over journal_path",
+    )
+    worker_id: str | None = Field(
+        None, description="Name of this replica's relay worker; a restart under the same name takes its claims back at once"
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="Delivered and cancelled messages older than this are pruned (none: kept)"
+    )
     relay_parallel: int = Field(8, ge=0, description="Keys relayed at the same time (0: accept only, relay nothing)")
     claim_lease: float = Field(60.0, gt=0, description="Seconds a claim lasts; a crashed worker's claims expire after it")
     max_attempts: int = Field(12, gt=0, description="Attempts before a message is dead-lettered")
-    max_age: float = Field(24 * 3600.0, gt=0, description="Seconds after acceptance before retrying stops")
+    max_age: float = Field(24 * 3600.0, gt=0, description="Seconds after acceptance (or replay) before retrying stops")
     retry_base: float = Field(1.0, gt=0, description="First retry delay in seconds; doubles per attempt, with jitter")
     retry_cap: float = Field(300.0, gt=0, description="Longest retry delay in seconds")

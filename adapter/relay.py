@@ -15,7 +15,7 @@ from mappings.bundle import Entry, transaction
 from mappings.model import Message
 
 from .codec import DEFAULT_LIMITS, Limits, decode
-from .fhir_client import EntryResult, FhirClient, Final
+from .fhir_client import EntryResult, FhirClient, Final, Retryable
 
 __all__ = ["RelayResult", "relay_document", "relay_message"]
 
@@ -63,6 +63,9 @@ async def relay_message(message: Message, fhir: FhirClient) -> RelayResult:
             # Someone changed the episode (or referral) between our read and our write: read again.
             if exc.status in (409, 412) and attempt < MERGE_ATTEMPTS and any(e.merge for e in entries):
                 continue
+            if exc.status == 409:
+                # HAPI's answer to the loser of two identical conditional creates at once: it may pass.
+                raise Retryable(str(exc), status=409) from exc
             raise
         return RelayResult(message.id, message.type.value, fhir.base_url, result.entries)
     raise AssertionError("unreachable")

@@ -10,7 +10,6 @@ this is a few lines here rather than an in-process retry loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -22,7 +21,7 @@ from mappings.errors import SamverkanError
 
 from .codec import decode
 from .fhir_client import FhirClient, Final, Retryable
-from .journal import Journal, Record
+from .journal import Journal, JournalUnavailable, Record
 from .redact import redact
 from .relay import relay_message
 
@@ -49,7 +48,8 @@ class RetryPolicy:
         return float(max(backoff, retry_after or 0.0))
 
     def gives_up(self, record: Record, attempts: int, now: float) -> bool:
-        return attempts >= self.max_attempts or now - record.accepted_at >= self.max_age
+        """Attempts used up, or the time since acceptance (or the operator's replay) run out."""
+        return attempts >= self.max_attempts or now - record.queued_at >= self.max_age
 
 
 class Worker:
@@ -66,47 +66,106 @@ class Worker:
         policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         worker_id: str | None = None,
+        retention: float | None = None,
     ):
         self.journal, self.fhir = journal, fhir
         self.parallel, self.lease, self.poll = parallel, lease, poll
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
+        self.retention = retention  # seconds; None keeps everything
+        self._next_prune = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relays until ``stop`` is set, then gives back what it had not started."""
+        """Relays until ``stop`` is set, then finishes what it started and gives back its claims.
+
+        Up to ``parallel`` keys are in flight; as soon as one finishes, the next due message is
+        claimed (no waiting for a whole batch). A restart under the same worker id takes back the
+        claims its previous life left, without waiting for them to expire. The journal being away
+        (a database restart) is waited out.
+        """
+        self._safely(lambda: self.journal.release(self.id, now=self.clock()))
+        inflight: set[asyncio.Task[None]] = set()
+        stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                if not await self.run_once():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.poll)
+                free = self.parallel - len(inflight)
+                if free > 0:
+                    for record in self._claim(free):
+                        inflight.add(asyncio.create_task(self._guarded(record)))
+                done, _ = await asyncio.wait({*inflight, stopping}, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+                inflight -= done
         finally:
-            self.journal.release(self.id, now=self.clock())
+            if inflight:
+                await asyncio.wait(inflight)
+            stopping.cancel()
+            self._safely(lambda: self.journal.release(self.id, now=self.clock()))
+
+    def _claim(self, limit: int) -> list[Record]:
+        try:
+            records = self.journal.claim(self.id, now=self.clock(), lease=self.lease, limit=limit)
+            self._prune()
+            return records
+        except JournalUnavailable as exc:
+            log.warning("journal unavailable, waiting: %s", exc)
+        except Exception:
+            log.exception("claiming failed; trying again")
+        return []
+
+    async def _guarded(self, record: Record) -> None:
+        try:
+            await self._relay(record)
+        except Exception as exc:
+            # Most likely the journal went away after the relay: the claim expires and it goes again.
+            log.warning("could not record the relay of %s: %s", record.message_id, redact(str(exc)))
+
+    @staticmethod
+    def _safely(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except JournalUnavailable as exc:  # the claims expire instead
+            log.warning("could not give back claims: %s", exc)
+
+    def _prune(self) -> None:
+        now = self.clock()
+        if self.retention is None or now < self._next_prune:
+            return
+        self._next_prune = now + 3600
+        pruned = self.journal.prune(now - self.retention)
+        if pruned:
+            log.info("pruned %d delivered or cancelled messages older than %.0f days", pruned, self.retention / 86400)
 
     async def run_once(self) -> int:
         """One round: claim what is due and relay it; the number of messages handled."""
         records = self.journal.claim(self.id, now=self.clock(), lease=self.lease, limit=self.parallel)
-        await asyncio.gather(*(self._relay(r) for r in records))
+        await asyncio.gather(*(self._guarded(r) for r in records))
         return len(records)
 
     async def _relay(self, record: Record) -> None:
         started = time.perf_counter()
-        status: int | None = None
         try:
             message = decode(record.document, record.content_type)
-            result = await relay_message(message, self.fhir)
+            # Bounded by the lease, so no other worker takes the message while this one still works on it.
+            result = await asyncio.wait_for(relay_message(message, self.fhir), self.lease * 0.8)
         except Retryable as exc:
-            status = exc.status
-            self._failed(record, exc, status, started, retry_after=exc.retry_after)
+            self._failed(record, exc, exc.status, started, retry_after=exc.retry_after)
             return
         except Final as exc:
             self._record(record, exc.status, started, str(exc), exc.outcome)
             self.journal.dead_letter(record.message_id, redact(str(exc)), now=self.clock())
             log.warning("dead-lettered %s (%s): %s", record.message_id, record.message_type, redact(str(exc)))
             return
-        except SamverkanError as exc:  # a document the door took but the mapping refuses: final
+        except SamverkanError as exc:  # accepted by an older version but refused by this mapping: final
             self._record(record, None, started, str(exc), None)
             self.journal.dead_letter(record.message_id, redact(str(exc)), now=self.clock())
+            return
+        except TimeoutError:
+            timeout = Retryable(f"the relay took longer than {self.lease * 0.8:.0f} s (80 % of the claim's lease)")
+            self._failed(record, timeout, None, started, retry_after=None)
+            return
+        except Exception as exc:  # a bug or a server answer we do not understand: retried, capped, never lost
+            log.exception("unexpected error relaying %s", record.message_id)
+            self._failed(record, Retryable(f"unexpected {type(exc).__name__}"), None, started, retry_after=None)
             return
         self._record(record, 200, started, None, None)
         self.journal.delivered(record.message_id, [e.id for e in result.entries if e.id], now=self.clock())

@@ -58,6 +58,44 @@ def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run([str(ROOT / "hapi" / "stop.sh")], env=env, capture_output=True, check=False)
 
 
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL for the journal's second backend: ``SAMVERKAN_TEST_POSTGRES_URL``, else one of our own.
+
+    Like HAPI, a server that cannot be reached or started fails the tests; it never skips them.
+    """
+    given = os.environ.get("SAMVERKAN_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    env = {**os.environ, "PG_PORT": os.environ.get("SAMVERKAN_TEST_PG_PORT", "5439"), "PG_DATA_DIR": str(data_dir)}
+    script = str(ROOT / "scripts" / "postgres")
+    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.fail(f"could not start PostgreSQL:\n{started.stdout}\n{started.stderr}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True, check=False)
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """``postgres_url`` with a fresh schema of its own first on the search path: tests do not share tables."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield make_conninfo(postgres_url, options=f"-c search_path={schema}")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """In CI a skipped test is a failed test: a missing server must never pass unnoticed."""

@@ -118,7 +118,11 @@ def test_post_messages_accepts_with_202_and_the_worker_delivers_xml_and_json(cli
         status = _until(client, message.id, ("delivered", "dead-lettered"))
         assert status["state"] == "delivered", status
         assert any(i.startswith("Communication/") for i in status["serverIds"])
+        assert [a["status"] for a in status["attemptLog"]] == [200]
         assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+        # The bundle it was mapped to at acceptance is kept, for operators.
+        bundle = client.get(f"/messages/{message.id}/bundle").json()
+        assert bundle["type"] == "transaction" and len(bundle["entry"]) == len(status["serverIds"])
     # The same id again: the first record, nothing relayed again.
     message, body, ctype = sent[0]
     again = client.post("/messages", content=body, headers={"Content-Type": ctype})
@@ -174,10 +178,12 @@ def test_an_unreachable_server_is_retried_and_a_dead_letter_can_be_replayed(fhir
         # Accepted means journaled: the sender is not told about the server's trouble.
         status = _until(c, message.id, ("dead-lettered",))
         assert status["attempts"] == 3 and status["lastError"].startswith("gave up after 3 attempts: SAMV-4001")
+        assert [a["n"] for a in status["attemptLog"]] == [1, 2, 3]
+        assert all(a["status"] is None and a["error"].startswith("SAMV-4001") for a in status["attemptLog"])
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 0
     # The server is back (the same journal, now pointed at HAPI): an operator replays.
     with TestClient(create_app(Settings(fhir_base_url=fhir_base_url, journal_path=journal))) as c:
-        assert c.post(f"/messages/{message.id}/replay").json()["state"] == "accepted"
+        assert c.post(f"/messages/{message.id}/replay").json()["state"] == "replayed"
         assert _until(c, message.id, ("delivered",))["state"] == "delivered"
         assert c.post(f"/messages/{message.id}/replay").status_code == 409  # delivered: nothing to replay
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1

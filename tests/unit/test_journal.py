@@ -1,13 +1,17 @@
-"""The SQLite journal and the worker's retry rules, with a transport that answers as told.
+"""The journal (both backends: SQLite, and a real PostgreSQL) and the worker's retry rules.
 
-(The real server cannot be made to answer 503 or 429 on demand; the reliability of the whole
-against the real HAPI is in tests/integration.)
+The worker's FHIR server here is a transport that answers as told (the real one cannot be made to
+answer 503 or 429 on demand); the reliability of the whole against the real HAPI is in
+tests/integration/test_reliability.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,17 +19,36 @@ import pytest
 
 from adapter import codec
 from adapter.fhir_client import FhirClient
-from adapter.journal import Conflict, SqliteJournal
+from adapter.journal import Conflict, Journal
+from adapter.journal_postgres import PostgresJournal
+from adapter.journal_sqlite import SqliteJournal
 from adapter.worker import RetryPolicy, Worker
 from tests.support import INSKRIVNING, load, unique
 
+Opener = Callable[[], Journal]
 
-def _accept(journal: SqliteJournal, mid: str, key: str, now: float = 0.0, doc: bytes = b"<x/>") -> None:
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens the same journal (again) on one backend; closes what it opened."""
+    url = request.getfixturevalue("postgres_schema_url") if request.param == "postgres" else None
+    opened: list[Journal] = []
+
+    def open_() -> Journal:
+        opened.append(PostgresJournal(url) if url else SqliteJournal(tmp_path / "j.sqlite3"))
+        return opened[-1]
+
+    yield open_
+    for journal in opened:
+        journal.close()
+
+
+def _accept(journal: Journal, mid: str, key: str, now: float = 0.0, doc: bytes = b"<x/>") -> None:
     journal.accept(mid, key=key, message_type="Inskrivningsmeddelande", document=doc, content_type="application/xml", now=now)
 
 
-def test_accepting_is_idempotent_and_other_content_is_a_conflict(tmp_path: Path) -> None:
-    j = SqliteJournal(tmp_path / "j.sqlite3")
+def test_accepting_is_idempotent_and_other_content_is_a_conflict(opener: Opener) -> None:
+    j = opener()
     first, created = j.accept("m1", key="k", message_type="T", document=b"<a/>", content_type="application/xml", now=1.0)
     again, created_again = j.accept("m1", key="k", message_type="T", document=b"<a/>", content_type="application/xml", now=2.0)
     assert created and not created_again and again.seq == first.seq and again.accepted_at == 1.0
@@ -34,8 +57,8 @@ def test_accepting_is_idempotent_and_other_content_is_a_conflict(tmp_path: Path)
     assert info.value.http_status == 409
 
 
-def test_one_key_goes_in_order_and_other_keys_in_parallel(tmp_path: Path) -> None:
-    j = SqliteJournal(tmp_path / "j.sqlite3")
+def test_one_key_goes_in_order_and_other_keys_in_parallel(opener: Opener) -> None:
+    j = opener()
     for mid, key in (("a1", "A"), ("a2", "A"), ("b1", "B")):
         _accept(j, mid, key)
     assert [r.message_id for r in j.claim("w", now=1, lease=30, limit=10)] == ["a1", "b1"]
@@ -44,14 +67,19 @@ def test_one_key_goes_in_order_and_other_keys_in_parallel(tmp_path: Path) -> Non
     assert [r.message_id for r in j.claim("w", now=4, lease=30, limit=10)] == ["a2"]
 
 
-def test_a_dead_letter_holds_its_key_until_replayed_or_cancelled(tmp_path: Path) -> None:
-    j = SqliteJournal(tmp_path / "j.sqlite3")
+def test_a_dead_letter_holds_its_key_until_replayed_or_cancelled(opener: Opener) -> None:
+    j = opener()
     _accept(j, "a1", "A")
     _accept(j, "a2", "A")
     j.claim("w", now=1, lease=30, limit=10)
     j.dead_letter("a1", "refused", now=2)
     assert j.claim("w", now=3, lease=30, limit=10) == []
-    assert j.replay("a1", now=4).state == "accepted"
+    held = j.get("a2")
+    assert held is not None and held.state == "held"
+    assert j.counts() == {"dead-lettered": 1, "held": 1}
+    assert [r.message_id for r in j.list(state="held")] == ["a2"]
+    replayed = j.replay("a1", now=4)
+    assert replayed.state == "replayed" and replayed.queued_at == 4
     assert [r.message_id for r in j.claim("w", now=5, lease=30, limit=10)] == ["a1"]
     j.dead_letter("a1", "refused again", now=6)
     j.cancel("a1", now=7)
@@ -60,8 +88,8 @@ def test_a_dead_letter_holds_its_key_until_replayed_or_cancelled(tmp_path: Path)
         j.replay("a2", now=9)  # relaying: not for an operator to replay
 
 
-def test_a_crashed_workers_claims_expire_and_a_stopping_worker_gives_them_back(tmp_path: Path) -> None:
-    j = SqliteJournal(tmp_path / "j.sqlite3")
+def test_a_crashed_workers_claims_expire_and_a_stopping_worker_gives_them_back(opener: Opener) -> None:
+    j = opener()
     _accept(j, "a1", "A")
     _accept(j, "b1", "B")
     assert len(j.claim("dead", now=1, lease=30, limit=1)) == 1
@@ -71,14 +99,13 @@ def test_a_crashed_workers_claims_expire_and_a_stopping_worker_gives_them_back(t
     assert {r.state for r in j.list()} == {"retrying"}
 
 
-def test_the_schema_is_versioned_and_a_reopened_journal_keeps_everything(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite3"
-    j = SqliteJournal(path)
+def test_the_schema_is_versioned_and_a_reopened_journal_keeps_everything(opener: Opener) -> None:
+    j = opener()
     _accept(j, "a1", "A")
     j.close()
-    again = SqliteJournal(path)
+    again = opener()
     assert again.get("a1") is not None
-    assert again._db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert again.schema_version() == (2 if isinstance(again, SqliteJournal) else 1)
 
 
 class _Server:
@@ -155,8 +182,8 @@ def test_a_4xx_is_final_and_dead_letters_with_the_servers_outcome(tmp_path: Path
     j, mid = _run(tmp_path, _Server(httpx.Response(400, json=outcome)), [0.0], rounds=2)
     record = j.get(mid)
     assert record is not None and record.state == "dead-lettered" and record.attempts == 1
-    stored = j._db.execute("SELECT status, outcome FROM attempts WHERE message_id = ?", (mid,)).fetchone()
-    assert stored[0] == 400 and "HAPI-0450" in stored[1]
+    [stored] = j.attempts(mid)
+    assert stored.status == 400 and stored.outcome == outcome
 
 
 def test_attempts_are_capped(tmp_path: Path) -> None:
@@ -185,5 +212,64 @@ def test_the_cli_lists_the_journal_and_replays_dead_letters(tmp_path: Path, monk
     replayed = CliRunner().invoke(cli, ["replay", "--state", "dead-lettered"])
     assert replayed.exit_code == 0, replayed.output
     assert "2 of 2 messages queued again" in replayed.output
-    assert {r.state for r in SqliteJournal(path).list()} == {"accepted"}
+    assert {r.state for r in SqliteJournal(path).list()} == {"replayed"}
     assert CliRunner().invoke(cli, ["replay", "nope"]).exit_code == 1
+
+
+def test_replicas_claiming_at_once_never_share_a_message_nor_break_a_keys_order(opener: Opener) -> None:
+    # Four replicas, each with its own connection, as four processes would have.
+    first = opener()
+    for i in range(60):
+        for n in range(4):
+            _accept(first, f"k{i}-{n}", f"k{i}")
+    replicas = [opener() for _ in range(4)]
+    delivered: list[str] = []
+    lock = threading.Lock()
+
+    def work(journal: Journal, name: str) -> None:
+        idle = 0
+        while idle < 20:
+            got = journal.claim(name, now=time.time(), lease=60, limit=3)
+            idle = 0 if got else idle + 1
+            for r in got:
+                with lock:
+                    delivered.append(r.message_id)
+                journal.delivered(r.message_id, [], now=time.time())
+
+    threads = [threading.Thread(target=work, args=(j, f"w{i}")) for i, j in enumerate(replicas)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(delivered) == sorted(f"k{i}-{n}" for i in range(60) for n in range(4))  # each once
+    for i in range(60):
+        assert [m for m in delivered if m.startswith(f"k{i}-")] == [f"k{i}-{n}" for n in range(4)]
+
+
+def test_pruning_deletes_old_delivered_and_cancelled_messages_only(opener: Opener) -> None:
+    j = opener()
+    for mid in ("old-done", "old-cancelled", "old-open", "new-done"):
+        _accept(j, mid, mid, now=10)
+    j.claim("w", now=10, lease=30, limit=10)
+    j.delivered("old-done", [], now=20)
+    j.release("w", now=20)
+    j.cancel("old-cancelled", now=20)
+    j.delivered("new-done", [], now=500)
+    j.reject(document=b"<x/>", content_type="application/xml", code="SAMV-1003", location="/", detail="bad", now=20)
+    assert j.prune(before=100) == 2
+    assert {r.message_id for r in j.list()} == {"old-open", "new-done"}
+    assert j.attempts("old-done") == []
+
+
+def test_the_time_limit_counts_from_the_replay_not_the_first_acceptance(tmp_path: Path) -> None:
+    policy = RetryPolicy(max_attempts=100, max_age=3600, base=1, cap=10)
+    clock = [0.0]
+    j, mid = _run(tmp_path, _Server(httpx.Response(503)), clock, rounds=1, policy=policy)
+    j.dead_letter(mid, "given up", now=clock[0])
+    clock[0] = 10 * 3600.0  # long after the first acceptance
+    j.replay(mid, now=clock[0])
+    record = j.get(mid)
+    assert record is not None
+    assert not policy.gives_up(record, attempts=1, now=clock[0] + 60)
+    assert policy.gives_up(record, attempts=1, now=clock[0] + 3600)
+    j.close()

@@ -1,0 +1,270 @@
+"""The journal's logic in SQL that SQLite and PostgreSQL both run; a backend supplies the connection.
+
+Statements use ``?`` placeholders; the PostgreSQL backend turns them into ``%s``. What differs
+between the two is in the backend: the schema, how ``seq`` is allocated, and how a claim locks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from .journal import Attempt, Conflict, Journal, Record, digest
+
+__all__ = ["SqlJournal", "Tx"]
+
+
+class Tx(Protocol):
+    """One transaction of a backend."""
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int: ...
+
+
+#: States that hold their key's order: a later message of the key waits while one of these is before it.
+OPEN = ("accepted", "replayed", "relaying", "retrying", "dead-lettered")
+_OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
+_WAITING_SQL = "('accepted', 'replayed', 'retrying')"
+
+# A waiting message behind a dead letter of its key is shown as held.
+_SHOWN_STATE = (
+    f"CASE WHEN m.state IN {_WAITING_SQL} AND EXISTS (SELECT 1 FROM messages d WHERE d.key = m.key"
+    " AND d.seq < m.seq AND d.state = 'dead-lettered') THEN 'held' ELSE m.state END"
+)
+_COLUMNS = (
+    "m.message_id, m.seq, m.key, m.message_type, {state}, m.attempts, m.accepted_at, m.queued_at, m.updated_at,"
+    " m.next_attempt, m.server_ids, m.last_error, m.content_type, m.document"
+)
+SHOWN = _COLUMNS.format(state=_SHOWN_STATE)
+STORED = _COLUMNS.format(state="m.state")
+
+
+def record(row: Sequence[Any]) -> Record:
+    (mid, seq, key, mtype, state, attempts, accepted, queued, updated, next_at, server_ids, error, ctype, doc) = row
+    return Record(
+        mid,
+        int(seq),
+        key,
+        mtype,
+        state,
+        int(attempts),
+        accepted,
+        queued,
+        updated,
+        next_at,
+        json.loads(server_ids) if server_ids else None,
+        error,
+        ctype,
+        bytes(doc),
+    )
+
+
+class SqlJournal(Journal):
+    """:class:`Journal` over a backend's transactions."""
+
+    #: SQL for the next ``seq`` inside an INSERT (the backend's order of acceptance).
+    next_seq: str = ""
+    #: What a claim's SELECT ends with to lock the rows it takes (PostgreSQL: skip those locked by others).
+    claim_lock: str = ""
+
+    def tx(self, *, write: bool = True) -> AbstractContextManager[Tx]:
+        raise NotImplementedError
+
+    def lock_key(self, tx: Tx, key: str) -> None:
+        """Serialises acceptance within one key where the backend runs accepts in parallel."""
+
+    def accept(
+        self,
+        message_id: str,
+        *,
+        key: str,
+        message_type: str,
+        document: bytes,
+        content_type: str,
+        now: float,
+        bundle: str | None = None,
+    ) -> tuple[Record, bool]:
+        d = digest(document)
+        with self.tx() as tx:
+            self.lock_key(tx, key)
+            inserted = tx.run(
+                "INSERT INTO messages (message_id, seq, key, message_type, digest, content_type, document, bundle, state,"
+                f" next_attempt, accepted_at, queued_at, updated_at) VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, 'accepted',"
+                " ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                (message_id, key, message_type, d, content_type, document, bundle, now, now, now, now),
+            )
+            row = tx.one(f"SELECT {STORED}, m.digest FROM messages m WHERE m.message_id = ?", (message_id,))
+        assert row is not None
+        if not inserted and row[-1] != d:
+            raise Conflict("this message id was sent before with other content", path="/Message/@id")
+        return record(row[:-1]), bool(inserted)
+
+    def reject(
+        self, *, document: bytes, content_type: str | None, code: str, location: str | None, detail: str, now: float
+    ) -> None:
+        with self.tx() as tx:
+            tx.run(
+                "INSERT INTO rejected (at, digest, content_type, document, code, location, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now, digest(document), content_type, document, code, location, detail),
+            )
+
+    def claim(self, worker: str, *, now: float, lease: float, limit: int) -> list[Record]:
+        """Up to ``limit`` messages, each the oldest open message of its key and due now."""
+        with self.tx() as tx:
+            rows = tx.all(
+                f"""
+                SELECT {STORED} FROM messages m
+                WHERE m.state IN ('accepted', 'replayed', 'retrying', 'relaying')
+                  AND m.next_attempt <= ?
+                  AND (m.claimed_by IS NULL OR m.claim_expires < ?)
+                  AND m.seq = (SELECT min(o.seq) FROM messages o WHERE o.key = m.key AND o.state IN {_OPEN_SQL})
+                ORDER BY m.seq LIMIT ?{self.claim_lock}
+                """,
+                (now, now, limit),
+            )
+            for row in rows:
+                tx.run(
+                    "UPDATE messages SET state = 'relaying', claimed_by = ?, claim_expires = ?, updated_at = ?"
+                    " WHERE message_id = ?",
+                    (worker, now + lease, now, row[0]),
+                )
+        return [record((*r[:4], "relaying", *r[5:])) for r in rows]
+
+    def attempt(
+        self, message_id: str, *, status: int | None, latency_ms: float, error: str | None, outcome: Any, now: float
+    ) -> int:
+        with self.tx() as tx:
+            # Attempts are numbered for ever; the message's count starts again after a replay.
+            found = tx.one("SELECT count(*) + 1 FROM attempts WHERE message_id = ?", (message_id,))
+            assert found is not None
+            tx.run(
+                "INSERT INTO attempts (message_id, n, at, status, latency_ms, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message_id, found[0], now, status, latency_ms, error, json.dumps(outcome) if outcome is not None else None),
+            )
+            count = tx.one(
+                "UPDATE messages SET attempts = attempts + 1, updated_at = ? WHERE message_id = ? RETURNING attempts",
+                (now, message_id),
+            )
+        assert count is not None
+        return int(count[0])
+
+    def _set(self, message_id: str, now: float, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.tx() as tx:
+            tx.run(f"UPDATE messages SET {sets}, updated_at = ? WHERE message_id = ?", (*values.values(), now, message_id))
+
+    def delivered(self, message_id: str, server_ids: list[str], *, now: float) -> None:
+        self._set(
+            message_id,
+            now,
+            state="delivered",
+            server_ids=json.dumps(server_ids),
+            claimed_by=None,
+            claim_expires=None,
+            last_error=None,
+        )
+
+    def retry_at(self, message_id: str, when: float, error: str, *, now: float) -> None:
+        self._set(message_id, now, state="retrying", next_attempt=when, last_error=error, claimed_by=None, claim_expires=None)
+
+    def dead_letter(self, message_id: str, error: str, *, now: float) -> None:
+        self._set(message_id, now, state="dead-lettered", last_error=error, claimed_by=None, claim_expires=None)
+
+    def release(self, worker: str, *, now: float) -> int:
+        """Gives back a worker's claims at once (instead of waiting for them to expire)."""
+        with self.tx() as tx:
+            return tx.run(
+                "UPDATE messages SET state = 'retrying', claimed_by = NULL, claim_expires = NULL, updated_at = ?"
+                " WHERE claimed_by = ? AND state = 'relaying'",
+                (now, worker),
+            )
+
+    def _operator(self, message_id: str, allowed: tuple[str, ...], state: str, now: float) -> Record:
+        queued = now if state == "replayed" else None
+        with self.tx() as tx:
+            # One conditional UPDATE: an operator and a worker can never both move the same message.
+            placeholders = ", ".join("?" for _ in allowed)
+            changed = tx.run(
+                f"UPDATE messages SET state = ?, next_attempt = ?, updated_at = ?,"
+                f" attempts = CASE WHEN ? THEN 0 ELSE attempts END, queued_at = coalesce(?, queued_at)"
+                f" WHERE message_id = ? AND state IN ({placeholders})",
+                (state, now, now, queued is not None, queued, message_id, *allowed),
+            )
+        current = self.get(message_id)
+        if current is None:
+            raise KeyError(message_id)
+        if not changed:
+            raise ValueError(f"a message in state {current.state} cannot be set to {state}")
+        return current
+
+    def replay(self, message_id: str, *, now: float) -> Record:
+        """A dead-lettered (or cancelled) message goes back to the head of its key's queue."""
+        return self._operator(message_id, ("dead-lettered", "cancelled"), "replayed", now)
+
+    def cancel(self, message_id: str, *, now: float) -> Record:
+        """An operator gives up on a message; the later messages of its key go on."""
+        return self._operator(message_id, ("accepted", "replayed", "retrying", "dead-lettered"), "cancelled", now)
+
+    def get(self, message_id: str) -> Record | None:
+        with self.tx(write=False) as tx:
+            row = tx.one(f"SELECT {SHOWN} FROM messages m WHERE m.message_id = ?", (message_id,))
+        return None if row is None else record(row)
+
+    def attempts(self, message_id: str) -> list[Attempt]:
+        with self.tx(write=False) as tx:
+            rows = tx.all(
+                "SELECT n, at, status, latency_ms, error, outcome FROM attempts WHERE message_id = ? ORDER BY n", (message_id,)
+            )
+        return [Attempt(n, at, status, latency, error, json.loads(o) if o else None) for n, at, status, latency, error, o in rows]
+
+    def bundle(self, message_id: str) -> str | None:
+        with self.tx(write=False) as tx:
+            row = tx.one("SELECT bundle FROM messages WHERE message_id = ?", (message_id,))
+        return None if row is None else row[0]
+
+    def key_of(self, message_id: str) -> str | None:
+        with self.tx(write=False) as tx:
+            row = tx.one("SELECT key FROM messages WHERE message_id = ?", (message_id,))
+        return None if row is None else str(row[0])
+
+    def list(self, *, state: str | None = None, key: str | None = None, limit: int = 100) -> list[Record]:
+        where, args = [], []
+        if state is not None:
+            where.append(f"({_SHOWN_STATE}) = ?")
+            args.append(state)
+        if key is not None:
+            where.append("m.key = ?")
+            args.append(key)
+        sql = f"SELECT {SHOWN} FROM messages m" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY m.seq LIMIT ?"
+        with self.tx(write=False) as tx:
+            rows = tx.all(sql, (*args, limit))
+        return [record(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self.tx(write=False) as tx:
+            counts = {str(s): int(n) for s, n in tx.all("SELECT state, count(*) FROM messages GROUP BY state")}
+            if counts.get("dead-lettered"):
+                # Only then can anything be held; the per-row check is not paid otherwise.
+                for waiting in ("accepted", "replayed", "retrying"):
+                    counts.pop(waiting, None)
+                for s, n in tx.all(f"SELECT {_SHOWN_STATE}, count(*) FROM messages m WHERE m.state IN {_WAITING_SQL} GROUP BY 1"):
+                    counts[str(s)] = int(n)
+        return {s: n for s, n in counts.items() if n}
+
+    def prune(self, before: float) -> int:
+        """Deletes delivered and cancelled messages (and refusals) last changed before ``before``."""
+        with self.tx() as tx:
+            gone = "SELECT message_id FROM messages WHERE state IN ('delivered', 'cancelled') AND updated_at < ?"
+            tx.run(f"DELETE FROM attempts WHERE message_id IN ({gone})", (before,))
+            n = tx.run("DELETE FROM messages WHERE state IN ('delivered', 'cancelled') AND updated_at < ?", (before,))
+            tx.run("DELETE FROM rejected WHERE at < ?", (before,))
+        return n
+
+    def rejected(self, limit: int = 100) -> Iterator[dict[str, Any]]:
+        with self.tx(write=False) as tx:
+            rows = tx.all("SELECT at, code, location, detail FROM rejected ORDER BY id DESC LIMIT ?", (limit,))
+        for at, code, location, detail in rows:
+            yield {"at": at, "code": code, "location": location, "detail": detail}

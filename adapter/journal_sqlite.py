@@ -1,0 +1,150 @@
+"""The journal in one SQLite file: the default, for one adapter process.
+
+WAL with ``synchronous=FULL``: a commit is on disk before the sender hears 202. Writes take the
+database lock at BEGIN (``BEGIN IMMEDIATE``), so accepts are serialised and ``seq`` is the order
+of acceptance.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .journal import JournalUnavailable
+from .journal_sql import SqlJournal, Tx
+
+__all__ = ["MIGRATIONS", "SqliteJournal"]
+
+#: Schema versions, applied in order; a released one never changes.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE messages (
+        message_id     TEXT PRIMARY KEY,
+        seq            INTEGER NOT NULL UNIQUE,
+        key            TEXT NOT NULL,
+        message_type   TEXT NOT NULL,
+        digest         TEXT NOT NULL,
+        content_type   TEXT NOT NULL,
+        document       BLOB NOT NULL,
+        state          TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        next_attempt   REAL NOT NULL,
+        claimed_by     TEXT,
+        claim_expires  REAL,
+        accepted_at    REAL NOT NULL,
+        updated_at     REAL NOT NULL,
+        server_ids     TEXT,
+        last_error     TEXT
+    );
+    CREATE INDEX messages_key ON messages (key, seq);
+    CREATE INDEX messages_state ON messages (state, next_attempt);
+    CREATE TABLE attempts (
+        message_id  TEXT NOT NULL REFERENCES messages (message_id),
+        n           INTEGER NOT NULL,
+        at          REAL NOT NULL,
+        status      INTEGER,
+        latency_ms  REAL NOT NULL,
+        error       TEXT,
+        outcome     TEXT,
+        PRIMARY KEY (message_id, n)
+    );
+    CREATE TABLE rejected (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            REAL NOT NULL,
+        digest        TEXT NOT NULL,
+        content_type  TEXT,
+        document      BLOB NOT NULL,
+        code          TEXT NOT NULL,
+        location      TEXT,
+        detail        TEXT NOT NULL
+    );
+    """,
+    # 2: the mapped bundle is kept; a replay restarts the relay's time limit (queued_at).
+    """
+    ALTER TABLE messages ADD COLUMN bundle TEXT;
+    ALTER TABLE messages ADD COLUMN queued_at REAL;
+    UPDATE messages SET queued_at = accepted_at;
+    CREATE INDEX messages_updated ON messages (state, updated_at);
+    CREATE INDEX rejected_at ON rejected (at);
+    """,
+)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.db.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, args).fetchall()
+
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self.db.execute(sql, args).rowcount
+
+
+class SqliteJournal(SqlJournal):
+    """The journal in the SQLite file at ``path``."""
+
+    next_seq = "(SELECT coalesce(max(seq), 0) + 1 FROM messages)"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._lock = threading.Lock()  # one connection, used from the event loop and worker threads
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @property
+    def where(self) -> str:
+        return self.path
+
+    def _migrate(self) -> None:
+        with self.tx() as tx:
+            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.one("SELECT max(version) FROM schema_version")
+            current = (row[0] if row else None) or 0
+            for version, script in enumerate(MIGRATIONS, 1):
+                if version > current:
+                    for statement in filter(str.strip, script.split(";")):
+                        tx.run(statement)
+                    tx.run("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    @contextmanager
+    def tx(self, *, write: bool = True) -> Iterator[Tx]:
+        with self._lock:
+            if not write:  # a read sees the last commit; no lock on the file is needed
+                yield _Tx(self._db)
+                return
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # locked past the timeout by another process, disk trouble
+                raise JournalUnavailable(f"the journal file cannot be written ({exc})") from exc
+            try:
+                yield _Tx(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        with self.tx(write=False) as tx:
+            row = tx.one("SELECT max(version) FROM schema_version")
+        return int(row[0]) if row and row[0] else 0
+
+    def vacuum(self) -> None:
+        """Gives the space of pruned rows back to the file system."""
+        with self._lock:
+            self._db.execute("VACUUM")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -9,7 +9,9 @@ it never skips them.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -49,6 +51,7 @@ def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     data_dir = tmp_path_factory.mktemp("hapi-data")
     env = {**os.environ, "HAPI_PORT": _TEST_PORT, "HAPI_DATA_DIR": str(data_dir)}
+    _HAPI_ENV.update(env)
     started = subprocess.run([str(ROOT / "hapi" / "start.sh")], env=env, capture_output=True, text=True, check=False)
     if started.returncode != 0:
         pytest.fail(f"could not start the local HAPI server:\n{started.stdout}\n{started.stderr}")
@@ -58,8 +61,42 @@ def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run([str(ROOT / "hapi" / "stop.sh")], env=env, capture_output=True, check=False)
 
 
+_HAPI_ENV: dict[str, str] = {}
+
+
+class HapiControl:
+    """Stops and starts the test session's HAPI (its data survives: file-based H2)."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def _run(self, script: str) -> None:
+        done = subprocess.run([str(ROOT / "hapi" / script)], env=self.env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"hapi/{script} failed:\n{done.stdout}\n{done.stderr}"
+
+    def stop(self) -> None:
+        self._run("stop.sh")
+
+    def start(self) -> None:
+        self._run("start.sh")
+
+
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def hapi_control(fhir_base_url: str) -> HapiControl:
+    """Control of the HAPI server the session uses: the one it started, or the one HAPI_DATA_DIR names."""
+    if _HAPI_ENV:
+        return HapiControl(_HAPI_ENV)
+    if not os.environ.get("HAPI_DATA_DIR") or not os.environ.get("HAPI_PORT"):
+        pytest.fail(
+            "SAMVERKAN_TEST_FHIR_URL is set but HAPI_PORT and HAPI_DATA_DIR are not: the outage test must stop and"
+            " start that server (export the variables hapi/start.sh was run with)"
+        )
+    assert fhir_base_url.endswith(f":{os.environ['HAPI_PORT']}/fhir"), "HAPI_PORT is not the port of SAMVERKAN_TEST_FHIR_URL"
+    return HapiControl(dict(os.environ))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
     """A real PostgreSQL for the journal's second backend: ``SAMVERKAN_TEST_POSTGRES_URL``, else one of our own.
 
     Like HAPI, a server that cannot be reached or started fails the tests; it never skips them.
@@ -68,7 +105,8 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    # Not under pytest's temporary root: as root, the server runs as the user postgres, who cannot enter it.
+    data_dir = tempfile.mkdtemp(prefix="samverkan-pg-")
     env = {**os.environ, "PG_PORT": os.environ.get("SAMVERKAN_TEST_PG_PORT", "5439"), "PG_DATA_DIR": str(data_dir)}
     script = str(ROOT / "scripts" / "postgres")
     started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, check=False)
@@ -78,6 +116,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield started.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([script, "stop"], env=env, capture_output=True, check=False)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

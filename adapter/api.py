@@ -35,7 +35,8 @@ from mappings.model import Message, MessageType
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient
-from .journal import Journal, JournalUnavailable, open_journal
+from .intake import GroupCommit
+from .journal import Accept, Journal, JournalUnavailable, open_journal
 from .outcome import operation_outcome, outcome_of
 from .redact import redact
 from .worker import RetryPolicy, Worker
@@ -88,12 +89,17 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         client = fhir or FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout)
         journal = open_journal(settings)
         app.state.fhir, app.state.journal = client, journal
+        app.state.intake = GroupCommit(journal)
+        # On PostgreSQL the worker has a connection of its own, so its claims never queue behind an
+        # accept. SQLite has one writer at a time anyway, and a second connection would wait for
+        # the lock in sleeps of up to 100 ms; one connection hands it over at once.
+        worker_journal = open_journal(settings) if settings.relay_parallel > 0 and settings.journal_url else journal
         stop = asyncio.Event()
         task = None
         if settings.relay_parallel > 0:
             policy = RetryPolicy(settings.max_attempts, settings.max_age, settings.retry_base, settings.retry_cap)
             worker = Worker(
-                journal,
+                worker_journal,
                 client,
                 parallel=settings.relay_parallel,
                 lease=settings.claim_lease,
@@ -109,6 +115,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             if task is not None:
                 await task  # finishes what it started, gives back the rest
             journal.close()
+            if worker_journal is not journal:
+                worker_journal.close()
             if fhir is None:
                 await client.aclose()
 
@@ -178,15 +186,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 now=time.time(),
             )
             raise
-        record, created = journal.accept(
-            message.id,
-            key=key,
-            message_type=message.type.value,
-            document=raw,
-            content_type=content_type or "",
-            now=time.time(),
-            bundle=bundle,
-        )
+        item = Accept(message.id, key, message.type.value, raw, content_type or "", time.time(), bundle)
+        record, created = await request.app.state.intake.accept(item)
         body = {**record.as_json(), "duplicate": not created}
         return JSONResponse(body, status_code=202, headers={"Location": f"/messages/{record.message_id}"})
 

@@ -98,6 +98,8 @@ class EntryResult:
     resource_type: str
     status: str
     location: str | None
+    #: The resource as the server now holds it, when asked for (``Prefer: return=representation``).
+    resource: dict[str, Any] | None = None
 
     @property
     def created(self) -> bool:
@@ -145,16 +147,23 @@ class FhirClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def transaction(self, bundle: Mapping[str, Any]) -> TransactionResult:
-        """Posts a transaction Bundle to the base URL (not to /Bundle, which would store it)."""
+    async def transaction(self, bundle: Mapping[str, Any], *, representation: bool = False) -> TransactionResult:
+        """Posts a transaction Bundle to the base URL (not to /Bundle, which would store it).
+
+        ``representation`` asks for each resource as stored (references resolved, new version).
+        """
+        headers = {"Content-Type": _FHIR_JSON}
+        if representation:
+            headers["Prefer"] = "return=representation"
         with mapped_errors(self.base_url):
-            response = await self._http.post("", json=bundle, headers={"Content-Type": _FHIR_JSON})
+            response = await self._http.post("", json=bundle, headers=headers)
         _raise_for(response)
         body = response.json()
         entries = []
         for sent, got in zip(bundle.get("entry", ()), body.get("entry", ()), strict=False):
             answer = got.get("response", {})
-            entries.append(EntryResult(sent["resource"]["resourceType"], answer.get("status", ""), answer.get("location")))
+            kept = got.get("resource") if representation else None
+            entries.append(EntryResult(sent["resource"]["resourceType"], answer.get("status", ""), answer.get("location"), kept))
         return TransactionResult(response.status_code, tuple(entries))
 
     async def search(self, resource_type: str, params: Mapping[str, str | list[str]]) -> dict[str, Any]:

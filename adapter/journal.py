@@ -20,6 +20,7 @@ committed, so a 202 means it survives a crash.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from mappings.errors import SamverkanError
 if TYPE_CHECKING:
     from .config import Settings
 
-__all__ = ["STATES", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "digest", "open_journal"]
+__all__ = ["STATES", "Accept", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "digest", "open_journal"]
 
 #: What a message can be in; ``held`` is not stored but shown for an open message behind a dead letter.
 STATES = ("accepted", "relaying", "retrying", "delivered", "dead-lettered", "held", "cancelled", "replayed")
@@ -88,6 +89,19 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Accept:
+    """One message to journal (see :meth:`Journal.accept_many`)."""
+
+    message_id: str
+    key: str
+    message_type: str
+    document: bytes
+    content_type: str
+    now: float
+    bundle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One try at relaying a message: when, what the server answered, how long it took."""
 
@@ -128,6 +142,10 @@ class Journal:
         bundle: str | None = None,
     ) -> tuple[Record, bool]:
         """Journals a new message (with its mapped bundle); the same id again returns the first record."""
+        raise NotImplementedError
+
+    def accept_many(self, items: Sequence[Accept]) -> list[tuple[Record, bool] | Conflict]:
+        """Several accepts in one transaction (one flush to disk); each answer in its place."""
         raise NotImplementedError
 
     def reject(

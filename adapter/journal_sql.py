@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from .journal import Attempt, Conflict, Journal, Record, digest
+from .journal import Accept, Attempt, Conflict, Journal, Record, digest
 
 __all__ = ["SqlJournal", "Tx"]
 
@@ -27,6 +27,16 @@ class Tx(Protocol):
 #: States that hold their key's order: a later message of the key waits while one of these is before it.
 OPEN = ("accepted", "replayed", "relaying", "retrying", "dead-lettered")
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
+#: States a worker can claim from (due, and not claimed by a live worker).
+CLAIMABLE = ("accepted", "replayed", "retrying", "relaying")
+_CLAIMABLE_SQL = "(" + ", ".join(f"'{s}'" for s in CLAIMABLE) + ")"
+
+#: Partial indexes that keep a claim's cost independent of the backlog: the due messages in order,
+#: and per key the open ones (is anything before this one?). Both backends' migrations create them.
+CLAIM_INDEXES = f"""
+    CREATE INDEX messages_due ON messages (seq) WHERE state IN {_CLAIMABLE_SQL};
+    CREATE INDEX messages_open ON messages (key, seq) WHERE state IN {_OPEN_SQL};
+"""
 _WAITING_SQL = "('accepted', 'replayed', 'retrying')"
 
 # A waiting message behind a dead letter of its key is shown as held.
@@ -67,10 +77,17 @@ class SqlJournal(Journal):
 
     #: SQL for the next ``seq`` inside an INSERT (the backend's order of acceptance).
     next_seq: str = ""
+    #: How a claim's SELECT names the index to walk, where the planner needs telling (SQLite).
+    claim_index: str = ""
     #: What a claim's SELECT ends with to lock the rows it takes (PostgreSQL: skip those locked by others).
     claim_lock: str = ""
 
-    def tx(self, *, write: bool = True) -> AbstractContextManager[Tx]:
+    def tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]:
+        """A transaction. ``durable=False`` may skip the flush to disk at commit: for the relay's own
+        bookkeeping after acceptance (claims, attempts, outcomes), whose loss in a power cut only
+        means a message is relayed once more (which is harmless: every write is conditional). An
+        accepted document, a refusal, and an operator's replay or cancel are always flushed.
+        """
         raise NotImplementedError
 
     def lock_key(self, tx: Tx, key: str) -> None:
@@ -87,20 +104,36 @@ class SqlJournal(Journal):
         now: float,
         bundle: str | None = None,
     ) -> tuple[Record, bool]:
-        d = digest(document)
+        item = Accept(message_id, key, message_type, document, content_type, now, bundle)
+        [result] = self.accept_many([item])
+        if isinstance(result, Conflict):
+            raise result
+        return result
+
+    def accept_many(self, items: Sequence[Accept]) -> list[tuple[Record, bool] | Conflict]:
+        """Journals several messages in one transaction: one flush to disk for all (group commit).
+
+        Each item's answer is in its place: its record and whether it is new, or a Conflict.
+        """
+        results: list[tuple[Record, bool] | Conflict] = []
         with self.tx() as tx:
-            self.lock_key(tx, key)
-            inserted = tx.run(
-                "INSERT INTO messages (message_id, seq, key, message_type, digest, content_type, document, bundle, state,"
-                f" next_attempt, accepted_at, queued_at, updated_at) VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, 'accepted',"
-                " ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
-                (message_id, key, message_type, d, content_type, document, bundle, now, now, now, now),
-            )
-            row = tx.one(f"SELECT {STORED}, m.digest FROM messages m WHERE m.message_id = ?", (message_id,))
-        assert row is not None
-        if not inserted and row[-1] != d:
-            raise Conflict("this message id was sent before with other content", path="/Message/@id")
-        return record(row[:-1]), bool(inserted)
+            for key in sorted({i.key for i in items}):  # one order for every replica: no deadlock
+                self.lock_key(tx, key)
+            for i in items:
+                d = digest(i.document)
+                inserted = tx.run(
+                    "INSERT INTO messages (message_id, seq, key, message_type, digest, content_type, document, bundle, state,"
+                    f" next_attempt, accepted_at, queued_at, updated_at) VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?,"
+                    " 'accepted', ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                    (i.message_id, i.key, i.message_type, d, i.content_type, i.document, i.bundle, i.now, i.now, i.now, i.now),
+                )
+                row = tx.one(f"SELECT {STORED}, m.digest FROM messages m WHERE m.message_id = ?", (i.message_id,))
+                assert row is not None
+                if not inserted and row[-1] != d:
+                    results.append(Conflict("this message id was sent before with other content", path="/Message/@id"))
+                else:
+                    results.append((record(row[:-1]), bool(inserted)))
+        return results
 
     def reject(
         self, *, document: bytes, content_type: str | None, code: str, location: str | None, detail: str, now: float
@@ -113,14 +146,14 @@ class SqlJournal(Journal):
 
     def claim(self, worker: str, *, now: float, lease: float, limit: int) -> list[Record]:
         """Up to ``limit`` messages, each the oldest open message of its key and due now."""
-        with self.tx() as tx:
+        with self.tx(durable=False) as tx:
             rows = tx.all(
                 f"""
-                SELECT {STORED} FROM messages m
-                WHERE m.state IN ('accepted', 'replayed', 'retrying', 'relaying')
+                SELECT {STORED} FROM messages m{self.claim_index}
+                WHERE m.state IN {_CLAIMABLE_SQL}
                   AND m.next_attempt <= ?
                   AND (m.claimed_by IS NULL OR m.claim_expires < ?)
-                  AND m.seq = (SELECT min(o.seq) FROM messages o WHERE o.key = m.key AND o.state IN {_OPEN_SQL})
+                  AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.key = m.key AND o.seq < m.seq AND o.state IN {_OPEN_SQL})
                 ORDER BY m.seq LIMIT ?{self.claim_lock}
                 """,
                 (now, now, limit),
@@ -136,7 +169,7 @@ class SqlJournal(Journal):
     def attempt(
         self, message_id: str, *, status: int | None, latency_ms: float, error: str | None, outcome: Any, now: float
     ) -> int:
-        with self.tx() as tx:
+        with self.tx(durable=False) as tx:
             # Attempts are numbered for ever; the message's count starts again after a replay.
             found = tx.one("SELECT count(*) + 1 FROM attempts WHERE message_id = ?", (message_id,))
             assert found is not None
@@ -153,7 +186,7 @@ class SqlJournal(Journal):
 
     def _set(self, message_id: str, now: float, **values: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in values)
-        with self.tx() as tx:
+        with self.tx(durable=False) as tx:
             tx.run(f"UPDATE messages SET {sets}, updated_at = ? WHERE message_id = ?", (*values.values(), now, message_id))
 
     def delivered(self, message_id: str, server_ids: list[str], *, now: float) -> None:
@@ -175,7 +208,7 @@ class SqlJournal(Journal):
 
     def release(self, worker: str, *, now: float) -> int:
         """Gives back a worker's claims at once (instead of waiting for them to expire)."""
-        with self.tx() as tx:
+        with self.tx(durable=False) as tx:
             return tx.run(
                 "UPDATE messages SET state = 'retrying', claimed_by = NULL, claim_expires = NULL, updated_at = ?"
                 " WHERE claimed_by = ? AND state = 'relaying'",

@@ -7,6 +7,7 @@ This is the synchronous slice of the relay; the journal and the worker with retr
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from mappings.model import Message
 from .codec import DEFAULT_LIMITS, Limits, decode
 from .fhir_client import EntryResult, FhirClient, Final, Retryable
 
-__all__ = ["RelayResult", "relay_document", "relay_message"]
+__all__ = ["RelayResult", "StateCache", "relay_document", "relay_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +44,87 @@ class RelayResult:
 #: How often a bundle is rebuilt when a resource it updates changed under it (409/412).
 MERGE_ATTEMPTS = 4
 
+Identity = tuple[str, str, str]  # resourceType, identifier system, value
 
-async def _onto_server(entries: list[Entry], fhir: FhirClient) -> list[Entry]:
-    """Entries with their updates merged onto what the server holds now."""
+
+class StateCache:
+    """The state resources (Encounter, CareTeam, Task ...) as this process last wrote them.
+
+    A key's messages go through one worker at a time, in order, so the resource the last message
+    wrote is almost always what the server still holds: merging onto it saves a search per
+    message. It is safe because the write carries ``If-Match`` on the cached version: if anyone
+    else changed the resource, the server refuses (409/412), the entry is dropped here, and the
+    relay reads the server's resource and merges again. Bounded; oldest out first.
+    """
+
+    def __init__(self, size: int = 20_000):
+        self.size = size
+        self._items: OrderedDict[Identity, dict[str, Any]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: Identity) -> dict[str, Any] | None:
+        found = self._items.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return found
+
+    def put(self, key: Identity, resource: dict[str, Any]) -> None:
+        self._items[key] = resource
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop(self, keys: list[Identity]) -> None:
+        for key in keys:
+            self._items.pop(key, None)
+
+
+def _identity(e: Entry) -> Identity:
+    return (e.resource["resourceType"], e.system, e.value)
+
+
+async def _onto_server(entries: list[Entry], fhir: FhirClient, cache: StateCache | None) -> list[Entry]:
+    """Entries with their updates merged onto what the server holds now (or what we last wrote there)."""
     stateful = [e for e in entries if e.merge is not None]
-    found = await asyncio.gather(*(fhir.find_one(e.resource["resourceType"], e.system, e.value) for e in stateful))
-    merged = {id(e): e.onto(current) for e, current in zip(stateful, found, strict=True) if current is not None}
+
+    async def current(e: Entry) -> dict[str, Any] | None:
+        known = cache.get(_identity(e)) if cache is not None else None
+        return known if known is not None else await fhir.find_one(e.resource["resourceType"], e.system, e.value)
+
+    found = await asyncio.gather(*(current(e) for e in stateful))
+    merged = {id(e): e.onto(now) for e, now in zip(stateful, found, strict=True) if now is not None}
     return [merged.get(id(e), e) for e in entries]
 
 
-async def relay_message(message: Message, fhir: FhirClient) -> RelayResult:
+async def relay_message(message: Message, fhir: FhirClient, cache: StateCache | None = None) -> RelayResult:
     # Map completely before sending: a message that cannot be mapped sends nothing.
     entries = to_fhir(message)
+    stateful = [_identity(e) for e in entries if e.merge is not None]
     for attempt in range(1, MERGE_ATTEMPTS + 1):
-        bundle = transaction(await _onto_server(entries, fhir))
+        bundle = transaction(await _onto_server(entries, fhir, cache))
         try:
-            result = await fhir.transaction(bundle)
+            result = await fhir.transaction(bundle, representation=cache is not None and bool(stateful))
         except Final as exc:
+            if cache is not None:
+                cache.drop(stateful)
             # Someone changed the episode (or referral) between our read and our write: read again.
-            if exc.status in (409, 412) and attempt < MERGE_ATTEMPTS and any(e.merge for e in entries):
+            if exc.status in (409, 412) and attempt < MERGE_ATTEMPTS and stateful:
                 continue
             if exc.status == 409:
                 # HAPI's answer to the loser of two identical conditional creates at once: it may pass.
                 raise Retryable(str(exc), status=409) from exc
             raise
+        except BaseException:
+            if cache is not None:
+                cache.drop(stateful)  # the write may or may not have happened: read the server next time
+            raise
+        if cache is not None:
+            for e, got in zip(entries, result.entries, strict=False):
+                if e.merge is not None and got.resource is not None:
+                    cache.put(_identity(e), got.resource)
         return RelayResult(message.id, message.type.value, fhir.base_url, result.entries)
     raise AssertionError("unreachable")
 

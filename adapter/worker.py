@@ -23,7 +23,7 @@ from .codec import decode
 from .fhir_client import FhirClient, Final, Retryable
 from .journal import Journal, JournalUnavailable, Record
 from .redact import redact
-from .relay import relay_message
+from .relay import RelayResult, StateCache, relay_message
 
 __all__ = ["RetryPolicy", "Worker"]
 
@@ -75,6 +75,7 @@ class Worker:
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self.retention = retention  # seconds; None keeps everything
         self._next_prune = 0.0
+        self.cache = StateCache()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until ``stop`` is set, then finishes what it started and gives back its claims.
@@ -82,16 +83,17 @@ class Worker:
         Up to ``parallel`` keys are in flight; as soon as one finishes, the next due message is
         claimed (no waiting for a whole batch). A restart under the same worker id takes back the
         claims its previous life left, without waiting for them to expire. The journal being away
-        (a database restart) is waited out.
+        (a database restart) is waited out. Journal calls run in threads: the event loop, which
+        the HTTP API shares, never waits for a commit.
         """
-        self._safely(lambda: self.journal.release(self.id, now=self.clock()))
+        await asyncio.to_thread(self._safely, lambda: self.journal.release(self.id, now=self.clock()))
         inflight: set[asyncio.Task[None]] = set()
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
                 free = self.parallel - len(inflight)
                 if free > 0:
-                    for record in self._claim(free):
+                    for record in await asyncio.to_thread(self._claim, free):
                         inflight.add(asyncio.create_task(self._guarded(record)))
                 done, _ = await asyncio.wait({*inflight, stopping}, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
                 inflight -= done
@@ -99,7 +101,7 @@ class Worker:
             if inflight:
                 await asyncio.wait(inflight)
             stopping.cancel()
-            self._safely(lambda: self.journal.release(self.id, now=self.clock()))
+            await asyncio.to_thread(self._safely, lambda: self.journal.release(self.id, now=self.clock()))
 
     def _claim(self, limit: int) -> list[Record]:
         try:
@@ -146,29 +148,32 @@ class Worker:
         try:
             message = decode(record.document, record.content_type)
             # Bounded by the lease, so no other worker takes the message while this one still works on it.
-            result = await asyncio.wait_for(relay_message(message, self.fhir), self.lease * 0.8)
-        except Retryable as exc:
-            self._failed(record, exc, exc.status, started, retry_after=exc.retry_after)
-            return
-        except Final as exc:
-            self._record(record, exc.status, started, str(exc), exc.outcome)
-            self.journal.dead_letter(record.message_id, redact(str(exc)), now=self.clock())
-            log.warning("dead-lettered %s (%s): %s", record.message_id, record.message_type, redact(str(exc)))
-            return
-        except SamverkanError as exc:  # accepted by an older version but refused by this mapping: final
-            self._record(record, None, started, str(exc), None)
-            self.journal.dead_letter(record.message_id, redact(str(exc)), now=self.clock())
-            return
+            result: RelayResult | BaseException = await asyncio.wait_for(
+                relay_message(message, self.fhir, self.cache), self.lease * 0.8
+            )
         except TimeoutError:
-            timeout = Retryable(f"the relay took longer than {self.lease * 0.8:.0f} s (80 % of the claim's lease)")
-            self._failed(record, timeout, None, started, retry_after=None)
-            return
-        except Exception as exc:  # a bug or a server answer we do not understand: retried, capped, never lost
-            log.exception("unexpected error relaying %s", record.message_id)
-            self._failed(record, Retryable(f"unexpected {type(exc).__name__}"), None, started, retry_after=None)
-            return
-        self._record(record, 200, started, None, None)
-        self.journal.delivered(record.message_id, [e.id for e in result.entries if e.id], now=self.clock())
+            result = Retryable(f"the relay took longer than {self.lease * 0.8:.0f} s (80 % of the claim's lease)")
+        except Exception as exc:
+            result = exc
+        await asyncio.to_thread(self._settle, record, result, started)
+
+    def _settle(self, record: Record, result: RelayResult | BaseException, started: float) -> None:
+        """Records the attempt and moves the message on: delivered, retrying or dead-lettered."""
+        if isinstance(result, RelayResult):
+            self._record(record, 200, started, None, None)
+            self.journal.delivered(record.message_id, [e.id for e in result.entries if e.id], now=self.clock())
+        elif isinstance(result, Retryable):
+            self._failed(record, result, result.status, started, retry_after=result.retry_after)
+        elif isinstance(result, Final):
+            self._record(record, result.status, started, str(result), result.outcome)
+            self.journal.dead_letter(record.message_id, redact(str(result)), now=self.clock())
+            log.warning("dead-lettered %s (%s): %s", record.message_id, record.message_type, redact(str(result)))
+        elif isinstance(result, SamverkanError):  # accepted by an older version but refused by this mapping: final
+            self._record(record, None, started, str(result), None)
+            self.journal.dead_letter(record.message_id, redact(str(result)), now=self.clock())
+        else:  # a bug or a server answer we do not understand: retried, capped, never lost
+            log.error("unexpected error relaying %s", record.message_id, exc_info=result)
+            self._failed(record, Retryable(f"unexpected {type(result).__name__}"), None, started, retry_after=None)
 
     def _record(self, record: Record, status: int | None, started: float, error: str | None, outcome: object) -> int:
         latency = (time.perf_counter() - started) * 1000

@@ -21,9 +21,10 @@ import pytest
 from adapter.config import Settings
 from adapter.journal import Journal, open_journal
 from tests.faultproxy import FaultProxy
+from tests.load import SendStats, Served, Workload, percentile, send
 
 from .conftest import Hapi
-from .harness import SendStats, Served, Workload, check_server, percentile, send, wait_delivered
+from .harness import check_server, wait_delivered
 
 pytestmark = pytest.mark.slow
 

@@ -105,7 +105,7 @@ def test_the_schema_is_versioned_and_a_reopened_journal_keeps_everything(opener:
     j.close()
     again = opener()
     assert again.get("a1") is not None
-    assert again.schema_version() == (2 if isinstance(again, SqliteJournal) else 1)
+    assert again.schema_version() == (3 if isinstance(again, SqliteJournal) else 2)
 
 
 class _Server:
@@ -273,3 +273,25 @@ def test_the_time_limit_counts_from_the_replay_not_the_first_acceptance(tmp_path
     assert not policy.gives_up(record, attempts=1, now=clock[0] + 60)
     assert policy.gives_up(record, attempts=1, now=clock[0] + 3600)
     j.close()
+
+
+def test_accepts_that_arrive_together_share_one_commit_and_a_conflict_fails_only_its_sender(opener: Opener) -> None:
+    from adapter.intake import GroupCommit
+    from adapter.journal import Accept
+
+    j = opener()
+    _accept(j, "taken", "K", doc=b"<original/>")
+    intake = GroupCommit(j)
+
+    async def go() -> list[object]:
+        items = [Accept(f"m{i}", f"k{i % 7}", "T", b"<x/>", "application/xml", 1.0) for i in range(100)]
+        items.insert(50, Accept("taken", "K", "T", b"<changed/>", "application/xml", 1.0))
+        return await asyncio.gather(*(intake.accept(i) for i in items), return_exceptions=True)
+
+    results = asyncio.run(go())
+    assert isinstance(results[50], Conflict)
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    assert len(accepted) == 100 and all(created for _, created in accepted)  # type: ignore[misc]
+    assert intake.batches < 10  # one flush for many senders
+    # Within a key, the order of acceptance is the order of arrival.
+    assert [r.message_id for r in j.list(key="k3")] == [f"m{i}" for i in range(100) if i % 7 == 3]

@@ -142,7 +142,10 @@ class Journal:
         bundle: str | None = None,
     ) -> tuple[Record, bool]:
         """Journals a new message (with its mapped bundle); the same id again returns the first record."""
-        raise NotImplementedError
+        [result] = self.accept_many([Accept(message_id, key, message_type, document, content_type, now, bundle)])
+        if isinstance(result, Conflict):
+            raise result
+        return result
 
     def accept_many(self, items: Sequence[Accept]) -> list[tuple[Record, bool] | Conflict]:
         """Several accepts in one transaction (one flush to disk); each answer in its place."""

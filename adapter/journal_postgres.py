@@ -109,7 +109,7 @@ class PostgresJournal(SqlJournal):
         self.url = url
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
-        self._migrate()
+        self.migrate(MIGRATIONS)
 
     @property
     def where(self) -> str:
@@ -122,17 +122,8 @@ class PostgresJournal(SqlJournal):
             self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         return self._conn
 
-    def _migrate(self) -> None:
-        with self.tx() as tx:
-            tx.one("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tx.one("SELECT max(version) FROM schema_version")
-            current = (row[0] if row else None) or 0
-            for version, script in enumerate(MIGRATIONS, 1):
-                if version > current:
-                    for statement in filter(str.strip, script.split(";")):
-                        tx.run(statement)
-                    tx.run("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    def lock_migrations(self, tx: Tx) -> None:
+        tx.one("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     @contextmanager
     def tx(self, *, write: bool = True, durable: bool = True) -> Iterator[Tx]:
@@ -151,11 +142,6 @@ class PostgresJournal(SqlJournal):
 
     def lock_key(self, tx: Tx, key: str) -> None:
         tx.one("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
-
-    def schema_version(self) -> int:
-        with self.tx(write=False) as tx:
-            row = tx.one("SELECT max(version) FROM schema_version")
-        return int(row[0]) if row and row[0] else 0
 
     def vacuum(self) -> None:
         with self._lock:

@@ -93,22 +93,26 @@ class SqlJournal(Journal):
     def lock_key(self, tx: Tx, key: str) -> None:
         """Serialises acceptance within one key where the backend runs accepts in parallel."""
 
-    def accept(
-        self,
-        message_id: str,
-        *,
-        key: str,
-        message_type: str,
-        document: bytes,
-        content_type: str,
-        now: float,
-        bundle: str | None = None,
-    ) -> tuple[Record, bool]:
-        item = Accept(message_id, key, message_type, document, content_type, now, bundle)
-        [result] = self.accept_many([item])
-        if isinstance(result, Conflict):
-            raise result
-        return result
+    def lock_migrations(self, tx: Tx) -> None:
+        """Keeps replicas that start together from migrating at once, where the backend needs it."""
+
+    def migrate(self, migrations: Sequence[str]) -> None:
+        """Applies the migrations this journal has not had yet, in order, in one transaction."""
+        with self.tx() as tx:
+            self.lock_migrations(tx)
+            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.one("SELECT max(version) FROM schema_version")
+            current = (row[0] if row else None) or 0
+            for version, script in enumerate(migrations, 1):
+                if version > current:
+                    for statement in filter(str.strip, script.split(";")):
+                        tx.run(statement)
+                    tx.run("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        with self.tx(write=False) as tx:
+            row = tx.one("SELECT max(version) FROM schema_version")
+        return int(row[0]) if row and row[0] else 0
 
     def accept_many(self, items: Sequence[Accept]) -> list[tuple[Record, bool] | Conflict]:
         """Journals several messages in one transaction: one flush to disk for all (group commit).

@@ -110,7 +110,7 @@ class SqliteJournal(SqlJournal):
         # No checkpoint inside a commit: copying the WAL into the file and flushing it would stall
         # whichever accept happened to cross the threshold. A thread of our own does it instead.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
-        self._migrate()
+        self.migrate(MIGRATIONS)
         self._closing = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoints, name="journal-checkpoint", daemon=True)
         self._checkpointer.start()
@@ -118,17 +118,6 @@ class SqliteJournal(SqlJournal):
     @property
     def where(self) -> str:
         return self.path
-
-    def _migrate(self) -> None:
-        with self.tx() as tx:
-            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tx.one("SELECT max(version) FROM schema_version")
-            current = (row[0] if row else None) or 0
-            for version, script in enumerate(MIGRATIONS, 1):
-                if version > current:
-                    for statement in filter(str.strip, script.split(";")):
-                        tx.run(statement)
-                    tx.run("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     @contextmanager
     def tx(self, *, write: bool = True, durable: bool = True) -> Iterator[Tx]:
@@ -151,11 +140,6 @@ class SqliteJournal(SqlJournal):
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-
-    def schema_version(self) -> int:
-        with self.tx(write=False) as tx:
-            row = tx.one("SELECT max(version) FROM schema_version")
-        return int(row[0]) if row and row[0] else 0
 
     def vacuum(self) -> None:
         """Gives the space of pruned rows back to the file system."""

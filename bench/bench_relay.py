@@ -4,8 +4,10 @@
     scripts/postgres start                          # optional: prints the URL for --postgres
     .venv/bin/python bench/bench_relay.py [--fhir URL] [--postgres URL] [--rounds 3] [--episodes 40]
 
-Prints three tables (ARCHITECTURE.md's targets in brackets):
+Prints four tables (ARCHITECTURE.md's targets in brackets):
 
+(a) mapping [>= 5,000 msg/s, p95 < 2 ms]: bench/bench_mapping.py's mix of every fixture type
+    (that script alone gives a row per fixture).
 (b) relay throughput [adapter >= 90 % of direct]: the same care episodes (10 messages each, in
     order per episode, 16 episodes at a time) posted to `samverkan serve` (POST, journal, relay,
     until the journal says delivered) and, in the same run, their bundles posted straight to HAPI
@@ -36,6 +38,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from adapter.codec import decode  # noqa: E402
 from adapter.config import Settings  # noqa: E402
@@ -237,6 +240,21 @@ def memory_table(args: argparse.Namespace, tmp: Path) -> Table:
     return table
 
 
+def mapping_table(args: argparse.Namespace, tmp: Path) -> Table:
+    from bench_mapping import measure  # the same measurement as bench/bench_mapping.py
+
+    fixtures = sorted((ROOT / "fixtures" / "messages").glob("*.*"))
+    docs = [(p.read_bytes(), "application/json" if p.suffix == ".json" else "application/xml") for p in fixtures]
+    measure(docs, 0.5)  # warm up
+    times = measure(docs, args.mapping_seconds)
+    table = Table(title=f"(a) Mapping: parse + check + map + bundle + serialise, mix of {len(docs)} fixtures (one core)")
+    for col in ("messages", "median ms", "p95 ms", "msg/s (1 / mean)"):
+        table.add_column(col, justify="right")
+    p95 = statistics.quantiles(times, n=20)[18]
+    table.add_row(f"{len(times):,}", f"{statistics.median(times):.3f}", f"{p95:.3f}", f"{len(times) / sum(times) * 1000:,.0f}")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fhir", default="http://127.0.0.1:8080/fhir", help="HAPI's base URL")
@@ -246,11 +264,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--accept-seconds", type=float, default=15.0)
     parser.add_argument("--memory", type=int, default=100_000, help="messages in the journal for (d); 0 skips it")
-    parser.add_argument("--only", choices=("relay", "accept", "memory"), default=None)
+    parser.add_argument("--mapping-seconds", type=float, default=5.0)
+    parser.add_argument("--only", choices=("mapping", "relay", "accept", "memory"), default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="samverkan-bench-") as name:
         tmp = Path(name)
-        parts = {"relay": relay_table, "accept": accept_table, "memory": memory_table}
+        parts = {"mapping": mapping_table, "relay": relay_table, "accept": accept_table, "memory": memory_table}
         for part, build in parts.items():
             if args.only in (None, part) and not (part == "memory" and args.memory == 0):
                 console.print(build(args, tmp))

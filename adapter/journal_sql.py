@@ -230,9 +230,11 @@ class SqlJournal(Journal):
                 f" WHERE message_id = ? AND state IN ({placeholders})",
                 (state, now, now, queued is not None, queued, message_id, *allowed),
             )
-        current = self.get(message_id)
-        if current is None:
+            # Read in the same transaction: the operator sees what they did, not a worker's claim after it.
+            row = tx.one(f"SELECT {SHOWN} FROM messages m WHERE m.message_id = ?", (message_id,))
+        if row is None:
             raise KeyError(message_id)
+        current = record(row)
         if not changed:
             raise ValueError(f"a message in state {current.state} cannot be set to {state}")
         return current

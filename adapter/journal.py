@@ -30,10 +30,7 @@ from mappings.errors import SamverkanError
 if TYPE_CHECKING:
     from .config import Settings
 
-__all__ = ["STATES", "Accept", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "digest", "open_journal"]
-
-#: What a message can be in; ``held`` is not stored but shown for an open message behind a dead letter.
-STATES = ("accepted", "relaying", "retrying", "delivered", "dead-lettered", "held", "cancelled", "replayed")
+__all__ = ["Accept", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "digest", "open_journal"]
 
 
 class Conflict(SamverkanError):

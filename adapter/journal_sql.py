@@ -7,7 +7,7 @@ between the two is in the backend: the schema, how ``seq`` is allocated, and how
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -24,12 +24,17 @@ class Tx(Protocol):
     def run(self, sql: str, args: Sequence[Any] = ()) -> int: ...
 
 
-#: States that hold their key's order: a later message of the key waits while one of these is before it.
-OPEN = ("accepted", "replayed", "relaying", "retrying", "dead-lettered")
-_OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN) + ")"
+def _sql_list(states: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in states) + ")"
+
+
+#: States waiting for a worker; shown as held when a dead letter of their key is before them.
+WAITING = ("accepted", "replayed", "retrying")
 #: States a worker can claim from (due, and not claimed by a live worker).
-CLAIMABLE = ("accepted", "replayed", "retrying", "relaying")
-_CLAIMABLE_SQL = "(" + ", ".join(f"'{s}'" for s in CLAIMABLE) + ")"
+CLAIMABLE = (*WAITING, "relaying")
+#: States that hold their key's order: a later message of the key waits while one of these is before it.
+OPEN = (*CLAIMABLE, "dead-lettered")
+_WAITING_SQL, _CLAIMABLE_SQL, _OPEN_SQL = _sql_list(WAITING), _sql_list(CLAIMABLE), _sql_list(OPEN)
 
 #: Partial indexes that keep a claim's cost independent of the backlog: the due messages in order,
 #: and per key the open ones (is anything before this one?). Both backends' migrations create them.
@@ -37,7 +42,6 @@ CLAIM_INDEXES = f"""
     CREATE INDEX messages_due ON messages (seq) WHERE state IN {_CLAIMABLE_SQL};
     CREATE INDEX messages_open ON messages (key, seq) WHERE state IN {_OPEN_SQL};
 """
-_WAITING_SQL = "('accepted', 'replayed', 'retrying')"
 
 # A waiting message behind a dead letter of its key is shown as held.
 _SHOWN_STATE = (
@@ -245,7 +249,7 @@ class SqlJournal(Journal):
 
     def cancel(self, message_id: str, *, now: float) -> Record:
         """An operator gives up on a message; the later messages of its key go on."""
-        return self._operator(message_id, ("accepted", "replayed", "retrying", "dead-lettered"), "cancelled", now)
+        return self._operator(message_id, (*WAITING, "dead-lettered"), "cancelled", now)
 
     def get(self, message_id: str) -> Record | None:
         with self.tx(write=False) as tx:
@@ -287,7 +291,7 @@ class SqlJournal(Journal):
             counts = {str(s): int(n) for s, n in tx.all("SELECT state, count(*) FROM messages GROUP BY state")}
             if counts.get("dead-lettered"):
                 # Only then can anything be held; the per-row check is not paid otherwise.
-                for waiting in ("accepted", "replayed", "retrying"):
+                for waiting in WAITING:
                     counts.pop(waiting, None)
                 for s, n in tx.all(f"SELECT {_SHOWN_STATE}, count(*) FROM messages m WHERE m.state IN {_WAITING_SQL} GROUP BY 1"):
                     counts[str(s)] = int(n)
@@ -301,9 +305,3 @@ class SqlJournal(Journal):
             n = tx.run("DELETE FROM messages WHERE state IN ('delivered', 'cancelled') AND updated_at < ?", (before,))
             tx.run("DELETE FROM rejected WHERE at < ?", (before,))
         return n
-
-    def rejected(self, limit: int = 100) -> Iterator[dict[str, Any]]:
-        with self.tx(write=False) as tx:
-            rows = tx.all("SELECT at, code, location, detail FROM rejected ORDER BY id DESC LIMIT ?", (limit,))
-        for at, code, location, detail in rows:
-            yield {"at": at, "code": code, "location": location, "detail": detail}

@@ -60,15 +60,11 @@ class StateCache:
     def __init__(self, size: int = 20_000):
         self.size = size
         self._items: OrderedDict[Identity, dict[str, Any]] = OrderedDict()
-        self.hits = self.misses = 0
 
     def get(self, key: Identity) -> dict[str, Any] | None:
         found = self._items.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._items.move_to_end(key)
+        if found is not None:
+            self._items.move_to_end(key)
         return found
 
     def put(self, key: Identity, resource: dict[str, Any]) -> None:

@@ -121,23 +121,15 @@ class FaultProxy:
         if fault == "429":
             await _respond(writer, 429, {"Content-Type": "text/plain", "Retry-After": "1"}, b"injected: too many requests")
             return True
-        if fault == "reset-before":
-            _reset(writer)
-            return False
-        if fault == "timeout-before":
+        if fault == "pass" or fault.endswith("-after"):
+            answer = await self._forward(*request)
+        if fault == "pass":
+            await _respond(writer, *answer)
+            return True
+        if fault.startswith("timeout"):
             await asyncio.sleep(self.hang)
-            _reset(writer)
-            return False
-        status, headers, body = await self._forward(*request)
-        if fault == "reset-after":
-            _reset(writer)
-            return False
-        if fault == "timeout-after":
-            await asyncio.sleep(self.hang)
-            _reset(writer)
-            return False
-        await _respond(writer, status, headers, body)
-        return True
+        _reset(writer)
+        return False
 
     async def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         sent = {k: v for k, v in headers.items() if k.lower() not in _HOP and k.lower() != "host"}

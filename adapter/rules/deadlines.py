@@ -15,7 +15,7 @@ from mappings.model import MessageType
 
 from .holidays import next_weekday
 
-__all__ = ["KALLELSE_CUTOFF", "STOCKHOLM", "end_of_day", "kvittens_due", "needs_kvittens"]
+__all__ = ["KALLELSE_CUTOFF", "STOCKHOLM", "end_of_day", "kvittens_due"]
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 #: A Kallelse sent after this on the day before its weekday W is due a weekday later.
@@ -25,11 +25,6 @@ KALLELSE_CUTOFF = time(14, 0)
 def end_of_day(day: date) -> datetime:
     """23:59:59 of ``day`` in Stockholm (summer or winter time as that day has it)."""
     return datetime.combine(day, time(23, 59, 59), STOCKHOLM)
-
-
-def needs_kvittens(message_type: MessageType) -> bool:
-    """Every message but a Kvittens is acknowledged."""
-    return message_type is not MessageType.KVITTENS
 
 
 def kvittens_due(message_type: MessageType, sent: datetime) -> datetime:

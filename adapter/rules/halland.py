@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["INVOICED_2017", "MODEL_END", "MODEL_START", "MonthlyReport", "covered", "monthly"]
+__all__ = ["INVOICED_2017", "MODEL_END", "MODEL_START", "MonthlyReport", "monthly"]
 
 MODEL_START, MODEL_END = date(2018, 1, 1), date(2018, 10, 31)
 
@@ -50,8 +50,3 @@ def monthly(invoiced: Mapping[str, int] = INVOICED_2017) -> MonthlyReport:
     rows = {name: _twelfth(amount) for name, amount in invoiced.items()}
     total = sum(invoiced.values())
     return MonthlyReport(rows, sum(rows.values()), _twelfth(total), total)
-
-
-def covered(day: date) -> bool:
-    """Whether a day of payment responsibility in Halland falls under the flat model."""
-    return MODEL_START <= day <= MODEL_END

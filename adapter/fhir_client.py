@@ -39,10 +39,12 @@ class Retryable(RelayError):
 
     code = "SAMV-4001"
 
-    def __init__(self, detail: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, detail: str, *, status: int | None = None, retry_after: float | None = None, overload: bool = False):
         super().__init__(detail)
         self.status = status
         self.retry_after = retry_after
+        # The server is busy (timeout, 429, 503), not broken: send it less, not just later.
+        self.overload = overload or status in (429, 503)
 
 
 class Final(RelayError):
@@ -63,7 +65,7 @@ def mapped_errors(base_url: str) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise Retryable(f"the FHIR server at {base_url} did not answer in time ({type(exc).__name__})") from exc
+        raise Retryable(f"the FHIR server at {base_url} did not answer in time ({type(exc).__name__})", overload=True) from exc
     except httpx.TransportError as exc:
         raise Retryable(f"the FHIR server at {base_url} could not be reached ({type(exc).__name__})") from exc
 

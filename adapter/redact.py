@@ -29,11 +29,22 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message with :func:`redact` before any handler formats it."""
+    """Rewrites each record's message, traceback and stack with :func:`redact` before any handler
+    formats it: an exception's text often carries a request URL, and a search URL carries the
+    personnummer."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = redact(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Formatters use exc_text when it is set, so the raw traceback is never rendered.
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True

@@ -24,6 +24,7 @@ from .fhir_client import FhirClient, Final, Retryable
 from .journal import Journal, JournalUnavailable, Record
 from .redact import redact
 from .relay import RelayResult, StateCache, relay_message
+from .throttle import Throttle
 
 __all__ = ["RetryPolicy", "Worker"]
 
@@ -53,7 +54,8 @@ class RetryPolicy:
 
 
 class Worker:
-    """Claims up to ``parallel`` messages at a time (one per key) and relays them."""
+    """Claims up to ``parallel`` messages at a time (one per key) and relays them; fewer while the
+    server shows it is overloaded (:class:`Throttle`)."""
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class Worker:
         self.retention = retention  # seconds; None keeps everything
         self._next_prune = 0.0
         self.cache = StateCache()
+        self.throttle = Throttle(parallel)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until ``stop`` is set, then finishes what it started and gives back its claims.
@@ -91,7 +94,7 @@ class Worker:
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                free = self.parallel - len(inflight)
+                free = self.throttle.slots - len(inflight)
                 if free > 0:
                     for record in await asyncio.to_thread(self._claim, free):
                         inflight.add(asyncio.create_task(self._guarded(record)))
@@ -152,10 +155,23 @@ class Worker:
                 relay_message(message, self.fhir, self.cache), self.lease * 0.8
             )
         except TimeoutError:
-            result = Retryable(f"the relay took longer than {self.lease * 0.8:.0f} s (80 % of the claim's lease)")
+            result = Retryable(f"the relay took longer than {self.lease * 0.8:.0f} s (80 % of the claim's lease)", overload=True)
         except Exception as exc:
             result = exc
+        self._pace(result, started)
         await asyncio.to_thread(self._settle, record, result, started)
+
+    def _pace(self, result: RelayResult | BaseException, started: float) -> None:
+        """Feeds the throttle; logs only when throttling starts and when it ends."""
+        was = self.throttle.throttled
+        if isinstance(result, RelayResult):
+            self.throttle.succeeded()
+            if was and not self.throttle.throttled:
+                log.warning("the FHIR server keeps up again; relaying up to %d at a time", self.throttle.limit)
+        elif isinstance(result, Retryable) and result.overload:
+            cut = self.throttle.overloaded(started=started, now=time.perf_counter())
+            if cut and not was:
+                log.warning("the FHIR server is overloaded (%s); relaying fewer at a time until it keeps up", redact(str(result)))
 
     def _settle(self, record: Record, result: RelayResult | BaseException, started: float) -> None:
         """Records the attempt and moves the message on: delivered, retrying or dead-lettered."""

@@ -8,6 +8,10 @@ one of the faults below or is passed through. Some faults happen *after* HAPI ha
     with FaultProxy("http://127.0.0.1:8091", faults={"503": 0.05, "reset-after": 0.03}) as proxy:
         ...  # point the adapter at proxy.url + "/fhir"
         print(proxy.counts)
+
+With ``load_latency`` it also stands in for a server that slows down under load, as HAPI does on a
+slow disk: each forwarded request first waits ``load_latency`` seconds for every request in the
+proxy at that moment (itself included), and a request the client gave up on still takes its turn.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "co
 class FaultProxy:
     """An HTTP/1.1 proxy on 127.0.0.1 (a thread with its own event loop) in front of ``target``."""
 
-    def __init__(self, target: str, *, faults: Mapping[str, float], hang: float = 30.0, seed: int = 2017612):
+    def __init__(
+        self, target: str, *, faults: Mapping[str, float], hang: float = 30.0, seed: int = 2017612, load_latency: float = 0.0
+    ):
         unknown = set(faults) - set(FAULTS)
         assert not unknown, f"unknown faults {unknown}"
         self.target = target.rstrip("/")
@@ -50,6 +56,8 @@ class FaultProxy:
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()
         self.enabled = True
+        self.load_latency = load_latency
+        self.busy = self.peak_busy = 0  # requests being forwarded now, and the most at once
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
@@ -109,6 +117,10 @@ class FaultProxy:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # The proxy is stopping. Ending quietly: Python 3.11's start_server logs a cancelled
+            # handler as an error, which would bury a failing test's own message.
+            pass
         finally:
             if not writer.is_closing():
                 writer.close()
@@ -133,7 +145,13 @@ class FaultProxy:
 
     async def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         sent = {k: v for k, v in headers.items() if k.lower() not in _HOP and k.lower() != "host"}
-        response = await self._http.request(method, path, headers=sent, content=body or None)
+        self.busy += 1
+        self.peak_busy = max(self.peak_busy, self.busy)
+        try:
+            await asyncio.sleep(self.load_latency * self.busy)
+            response = await self._http.request(method, path, headers=sent, content=body or None)
+        finally:
+            self.busy -= 1
         kept = {k: v for k, v in response.headers.items() if k.lower() not in _HOP}
         return response.status_code, kept, response.content
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from adapter.journal import Journal
 from mappings import identifiers as ids
-from tests.load import Workload
+from tests.load import Served, Workload
 
 from .conftest import Hapi
 
@@ -28,17 +28,32 @@ UNIQUE = {
 }
 
 
-def wait_delivered(journal: Journal, total: int, *, timeout: float, poll: float = 1.0) -> float:
-    """Seconds until the journal shows ``total`` delivered; fails on anything dead-lettered."""
+def wait_delivered(journal: Journal, total: int, *, timeout: float, poll: float = 1.0, serving: Sequence[Served] = ()) -> float:
+    """Seconds until the journal shows ``total`` delivered; fails on anything dead-lettered, and at
+    once if one of the ``serving`` adapters has exited (with the end of its log)."""
     started = time.monotonic()
     while True:
+        for served in serving:
+            assert served.alive, f"samverkan serve exited; the end of {served.log}:\n{served.log.read_text()[-3000:]}"
         counts = journal.counts()
         dead = journal.list(state="dead-lettered", limit=5)
         assert not dead, f"dead-lettered: {[(r.message_id, r.last_error) for r in dead]}"
         if counts.get("delivered", 0) >= total:
             return time.monotonic() - started
-        assert time.monotonic() - started < timeout, f"not all delivered after {timeout:.0f} s: {counts}"
+        if time.monotonic() - started >= timeout:
+            raise AssertionError(f"not all delivered after {timeout:.0f} s: {counts}\n{_stuck(journal)}")
         time.sleep(poll)
+
+
+def _stuck(journal: Journal, shown: int = 10) -> str:
+    """The oldest undelivered messages, as an operator would look them up after a failed run."""
+    lines = []
+    for state in ("relaying", "retrying", "accepted", "held"):
+        for r in journal.list(state=state, limit=shown):
+            lines.append(
+                f"  {r.message_id} {r.key} {r.state} attempts={r.attempts} next={r.next_attempt:.0f} error={r.last_error}"
+            )
+    return "oldest undelivered:\n" + "\n".join(lines[:shown])
 
 
 def _pages(hapi: Hapi, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:

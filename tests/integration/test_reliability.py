@@ -13,7 +13,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -34,9 +34,12 @@ class Backend:
     name: str
     env: dict[str, str]
     settings: Settings
+    opened: list[Journal] = field(default_factory=list)
 
     def open(self) -> Journal:
-        return open_journal(self.settings)
+        journal = open_journal(self.settings)
+        self.opened.append(journal)  # closed by the fixture, also when a test fails
+        return journal
 
 
 def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -50,8 +53,11 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backe
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return _backend(request.param, request, tmp_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    chosen = _backend(request.param, request, tmp_path)
+    yield chosen
+    for journal in chosen.opened:
+        journal.close()
 
 
 def _env(backend: Backend, fhir_base_url: str, **extra: str) -> dict[str, str]:
@@ -241,12 +247,13 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
     """Our proxy in front of HAPI: 503s, 429 with Retry-After, resets and timeouts, before and after HAPI did the work."""
     workload = Workload.build(100, seed=4711 + len(backend.name))
     origin, _, path = fhir_base_url.partition("/fhir")
-    with FaultProxy(origin, faults=FAULTS, hang=6) as proxy:
+    # A timeout well above HAPI's own latency on a slow machine: only the injected hangs time out.
+    with FaultProxy(origin, faults=FAULTS, hang=14) as proxy:
         env = _env(
             backend,
             f"{proxy.url}/fhir{path}",
-            SAMVERKAN_FHIR_TIMEOUT="3",
-            SAMVERKAN_CLAIM_LEASE="20",
+            SAMVERKAN_FHIR_TIMEOUT="10",
+            SAMVERKAN_CLAIM_LEASE="40",
             SAMVERKAN_RETRY_BASE="0.2",
             SAMVERKAN_RETRY_CAP="2",
         )
@@ -255,10 +262,9 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
         journal = backend.open()
         started = time.monotonic()
         asyncio.run(send(workload, lambda: [replicas[0].url], concurrency=25))
-        drained = wait_delivered(journal, workload.total, timeout=900)
+        drained = wait_delivered(journal, workload.total, timeout=600, serving=replicas)
         elapsed = time.monotonic() - started
         attempts, retried = _attempts(journal)
-        journal.close()
         counts = dict(proxy.counts)
     injected = sum(n for f, n in counts.items() if f != "pass")
     assert all(counts.get(f, 0) > 0 for f in FAULTS), f"not every fault was injected: {counts}"
@@ -271,6 +277,58 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
             f" and injected {injected} faults: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items()) if f != "pass"),
             f"{attempts} relay attempts, {retried} messages retried; all delivered in {elapsed:.0f} s"
             f" ({drained:.0f} s after the last was accepted); 0 lost, 0 duplicated",
+            *lines,
+        ],
+    )
+
+
+def test_a_server_slower_than_the_timeout_under_load_is_relayed_to_with_fewer_at_a_time(
+    fhir_base_url: str, hapi: Hapi, replicas: list[Served], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HAPI on a slow disk: every request waits 0.25 s per request in the server at that moment.
+
+    With 16 relays in flight a request takes about 4 s against a 1.5 s timeout, and requests we gave
+    up on keep the server busy while our retries arrive: at a fixed parallelism nothing would ever
+    get through. The throttle halves what is in flight on each timeout until requests succeed.
+    """
+    workload = Workload.build(20, seed=2018)
+    chosen = Backend(
+        "sqlite",
+        {"SAMVERKAN_JOURNAL_PATH": str(tmp_path / "journal.sqlite3"), "SAMVERKAN_JOURNAL_URL": ""},
+        Settings(journal_path=str(tmp_path / "journal.sqlite3"), journal_url=None),
+    )
+    origin, _, path = fhir_base_url.partition("/fhir")
+    with FaultProxy(origin, faults={}, load_latency=0.25) as proxy:
+        env = _env(
+            chosen,
+            f"{proxy.url}/fhir{path}",
+            SAMVERKAN_FHIR_TIMEOUT="1.5",
+            SAMVERKAN_MAX_ATTEMPTS="40",
+            SAMVERKAN_RETRY_BASE="0.2",
+            SAMVERKAN_RETRY_CAP="2",
+        )
+        replicas.append(Served(env, tmp_path / "serve.log", worker_id="slow-disk"))
+        replicas[0].start()
+        journal = chosen.open()
+        try:
+            started = time.monotonic()
+            asyncio.run(send(workload, lambda: [replicas[0].url], concurrency=25))
+            drained = wait_delivered(journal, workload.total, timeout=300, serving=replicas)
+            elapsed = time.monotonic() - started
+            attempts, retried = _attempts(journal)
+        finally:
+            journal.close()
+        peak = proxy.peak_busy
+    log = (tmp_path / "serve.log").read_text()
+    assert "the FHIR server is overloaded" in log, "the worker never throttled"
+    lines = _assert_server(hapi, workload)
+    _report(
+        capsys,
+        "reliability, overloaded server (0.25 s per request in flight, 1.5 s timeout, 16 relays at most)",
+        [
+            f"{workload.total} messages over {len(workload.episodes)} episodes; all delivered in {elapsed:.0f} s"
+            f" ({drained:.0f} s after the last was accepted); {attempts} relay attempts, {retried} messages retried;"
+            f" at most {peak} requests in the server at once",
             *lines,
         ],
     )

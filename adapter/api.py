@@ -27,7 +27,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from mappings import to_bundle
 from mappings.errors import DocumentTooLarge, SamverkanError
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
@@ -38,7 +37,9 @@ from .fhir_client import FhirClient
 from .intake import GroupCommit
 from .journal import Accept, Journal, JournalUnavailable, open_journal
 from .outcome import operation_outcome, outcome_of
+from .overdue import run_scheduler
 from .redact import redact
+from .relay import bundle_of
 from .worker import RetryPolicy, Worker
 
 __all__ = ["create_app"]
@@ -108,12 +109,17 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 retention=settings.retention_days * 86400 if settings.retention_days else None,
             )
             task = asyncio.create_task(worker.run(stop))
+        scheduler = None
+        if settings.overdue_interval > 0:
+            scheduler = asyncio.create_task(run_scheduler(client, stop, interval=settings.overdue_interval))
         try:
             yield
         finally:
             stop.set()
             if task is not None:
                 await task  # finishes what it started, gives back the rest
+            if scheduler is not None:
+                await scheduler
             journal.close()
             if worker_journal is not journal:
                 worker_journal.close()
@@ -172,7 +178,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         try:
             message = decode(raw, content_type, limits=limits)
             # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
-            bundle = json.dumps(to_bundle(message), ensure_ascii=False, separators=(",", ":"))
+            bundle = json.dumps(bundle_of(message), ensure_ascii=False, separators=(",", ":"))
             key = key_for(message, journal)
         except JournalUnavailable:
             raise

@@ -22,7 +22,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mappings import to_bundle
 from mappings.errors import SamverkanError
 
 from . import profiles
@@ -32,7 +31,7 @@ from .fhir_client import FhirClient, RelayError
 from .journal import Journal
 from .logs import logging_config, setup_logging
 from .redact import redact
-from .relay import RelayResult, relay_message
+from .relay import RelayResult, bundle_of, relay_message
 
 __all__ = ["app", "main"]
 
@@ -115,7 +114,7 @@ def _documents(path: Path) -> list[dict[str, Any]]:
         doc = json.loads(raw)
         if isinstance(doc, dict) and "resourceType" in doc:
             return list(profiles.resources_in(doc))
-    return list(profiles.resources_in(to_bundle(decode(raw, _content_type(path)))))
+    return list(profiles.resources_in(bundle_of(decode(raw, _content_type(path)))))
 
 
 async def _validate_all(paths: list[Path], server: str | None) -> list[tuple[Path, str, list[profiles.Issue]]]:

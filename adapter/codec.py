@@ -140,12 +140,19 @@ def decode_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Message:
     return _read(_json_element("Message", doc["Message"], layout(), "/Message", 1, limits.max_depth))
 
 
+#: Anything outside XML 1.0's Char production (controls, surrogates, U+FFFE and U+FFFF).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _json_scalar(value: Any, xsd_type: str, path: str) -> str:
     if isinstance(value, bool):
         if xsd_type != "xs:boolean":
             raise SchemaViolation("a boolean is not allowed here", path=path)
         return "true" if value else "false"
     if isinstance(value, str):
+        if (bad := _NOT_XML_CHAR.search(value)) is not None:
+            # The JSON form carries what the XML form can: the same document must be writable as XML.
+            raise SchemaViolation(f"contains U+{ord(bad.group()):04X}, a character XML 1.0 does not allow", path=path)
         return value
     if isinstance(value, int | float) and xsd_type != "xs:boolean":
         return str(value)

@@ -56,3 +56,12 @@ class Settings(BaseSettings):
     max_age: float = Field(24 * 3600.0, gt=0, description="Seconds after acceptance (or replay) before retrying stops")
     retry_base: float = Field(1.0, gt=0, description="First retry delay in seconds; doubles per attempt, with jitter")
     retry_cap: float = Field(300.0, gt=0, description="Longest retry delay in seconds")
+    overdue_interval: float = Field(
+        60.0, ge=0, description="Seconds between checks that mark late acknowledgement Tasks overdue (0: never)"
+    )
+    units_file: str | None = Field(
+        None, description="JSON file mapping kommun units' HSA-ids to their kommunkod, for rule 13 (none: not checked)"
+    )
+    payment_file: str | None = Field(
+        None, description="JSON file of payment rules per region (days, daily amounts); none: the law's defaults"
+    )

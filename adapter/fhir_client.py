@@ -12,7 +12,7 @@ read-after-write check must see the write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -176,6 +176,21 @@ class FhirClient:
         result: dict[str, Any] = response.json()
         return result
 
+    async def search_all(self, resource_type: str, params: Mapping[str, str | list[str]]) -> AsyncIterator[dict[str, Any]]:
+        """Every matching resource, page after page (the server's ``next`` links)."""
+        page = await self.search(resource_type, params)
+        while True:
+            for entry in page.get("entry", ()):
+                if entry.get("search", {}).get("mode", "match") == "match":
+                    yield entry["resource"]
+            following = next((link["url"] for link in page.get("link", ()) if link.get("relation") == "next"), None)
+            if following is None:
+                return
+            with mapped_errors(self.base_url):
+                response = await self._http.get(following, headers={"Cache-Control": "no-cache"})
+            _raise_for(response)
+            page = response.json()
+
     async def find_one(self, resource_type: str, system: str, value: str) -> dict[str, Any] | None:
         """The one resource with business identifier ``system|value``, or None.
 
@@ -187,12 +202,13 @@ class FhirClient:
             raise Final(f"several {resource_type} resources have the same business identifier", status=412)
         return matches[0] if matches else None
 
-    async def put(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        """Creates or replaces ``resource`` at ``Type/id`` (for conformance resources we own)."""
+    async def put(self, resource: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
+        """Creates or replaces ``resource`` at ``Type/id``; with ``if_match`` (a versionId) only that version."""
+        headers = {"Content-Type": _FHIR_JSON}
+        if if_match is not None:
+            headers["If-Match"] = f'W/"{if_match}"'
         with mapped_errors(self.base_url):
-            response = await self._http.put(
-                f"/{resource['resourceType']}/{resource['id']}", json=resource, headers={"Content-Type": _FHIR_JSON}
-            )
+            response = await self._http.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=headers)
         _raise_for(response)
         result: dict[str, Any] = response.json()
         return result

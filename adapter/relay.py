@@ -17,8 +17,9 @@ from mappings.model import Message
 
 from .codec import DEFAULT_LIMITS, Limits, decode
 from .fhir_client import EntryResult, FhirClient, Final, Retryable
+from .rules.acknowledgements import acknowledgement_entries
 
-__all__ = ["RelayResult", "StateCache", "relay_document", "relay_message"]
+__all__ = ["RelayResult", "StateCache", "bundle_of", "entries_of", "relay_document", "relay_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +96,20 @@ async def _onto_server(entries: list[Entry], fhir: FhirClient, cache: StateCache
     return [merged.get(id(e), e) for e in entries]
 
 
+def entries_of(message: Message) -> list[Entry]:
+    """What a message becomes on the server: its mapping, and the Tasks of the Kvittenser it waits for."""
+    entries = to_fhir(message)
+    return entries + acknowledgement_entries(message, entries)
+
+
+def bundle_of(message: Message) -> dict[str, Any]:
+    """The transaction :func:`relay_message` sends when nothing of it is on the server yet."""
+    return transaction(entries_of(message))
+
+
 async def relay_message(message: Message, fhir: FhirClient, cache: StateCache | None = None) -> RelayResult:
     # Map completely before sending: a message that cannot be mapped sends nothing.
-    entries = to_fhir(message)
+    entries = entries_of(message)
     stateful = [_identity(e) for e in entries if e.merge is not None]
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         bundle = transaction(await _onto_server(entries, fhir, cache))

@@ -15,6 +15,7 @@ from importlib import resources
 __all__ = [
     "CANONICAL",
     "CS_ABORT_REASON",
+    "CS_ACKNOWLEDGEMENT_STATUS",
     "CS_CARE_LEVEL",
     "CS_CARE_TEAM_ROLE",
     "CS_CARE_TYPE",
@@ -57,6 +58,7 @@ __all__ = [
     "SNOMED",
     "SNOMED_SE",
     "SYS_KOMMUNKOD",
+    "SYS_KVITTENS",
     "SYS_MESSAGE_ID",
     "SYS_REMISS",
     "SYS_SIP",
@@ -94,6 +96,8 @@ SYS_VARDTILLFALLE = f"{CANONICAL}/NamingSystem/vardtillfalle"
 SYS_REMISS = f"{CANONICAL}/NamingSystem/remiss"
 SYS_SIP = f"{CANONICAL}/NamingSystem/sip"
 SYS_KOMMUNKOD = f"{CANONICAL}/NamingSystem/kommunkod"
+#: The Kvittens a recipient owes for a message (an acknowledgement Task): ``{message id}:{recipient HSA-id}``.
+SYS_KVITTENS = f"{CANONICAL}/NamingSystem/kvittens"
 
 # Project CodeSystems and extensions.
 CS_MESSAGE_TYPE = f"{CANONICAL}/CodeSystem/message-type"
@@ -108,6 +112,7 @@ CS_REFERRAL_CRITERION = f"{CANONICAL}/CodeSystem/referral-criterion"
 CS_PROVIDER_CHOICE = f"{CANONICAL}/CodeSystem/provider-choice"
 CS_SIP_STATUS = f"{CANONICAL}/CodeSystem/sip-status"
 CS_MESSAGE_PART = f"{CANONICAL}/CodeSystem/message-part"
+CS_ACKNOWLEDGEMENT_STATUS = f"{CANONICAL}/CodeSystem/acknowledgement-status"
 
 
 def _ext(name: str) -> str:

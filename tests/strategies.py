@@ -58,10 +58,12 @@ from mappings.model import (
 # XML cannot carry control characters, and normalises CR and whitespace in attributes.
 # Text must hold something besides whitespace (the schema's NonEmptyT).
 _attr_text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=40
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp"), exclude_characters="\ufffe\uffff"),
+    min_size=1,
+    max_size=40,
 ).filter(str.strip)
 _note_text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\r\x00\x7f").filter(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\r\x00\x7f\ufffe\uffff").filter(
         lambda c: c in "\n\t" or (c >= " " and not (0x7F <= ord(c) <= 0x9F))
     ),
     min_size=1,

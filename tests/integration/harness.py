@@ -25,6 +25,7 @@ UNIQUE = {
     "Encounter": {ids.SYS_VARDTILLFALLE},
     "Patient": {ids.PERSONNUMMER, ids.SAMORDNINGSNUMMER},
     "Organization": {ids.HSA_ID},
+    "Task": {ids.SYS_KVITTENS},  # one acknowledgement Task per message and recipient
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from adapter import profiles
 from adapter.fhir_client import FhirClient
-from adapter.relay import relay_message
+from adapter.relay import bundle_of, relay_message
 from mappings import identifiers as ids
 from mappings import to_bundle
 from tests.support import FIXTURES, INSKRIVNING, JOURNEYS, MESSAGES, Renamer, load
@@ -72,6 +72,9 @@ def test_every_resource_of_every_fixture_passes_hapis_validate(
         for entry in hapi.message(mid)["entry"]:
             res = entry["resource"]
             seen[f"{res['resourceType']}/{res['id']}"] = res
+            if res["resourceType"] == "Communication":  # and the acknowledgement Tasks that point to it
+                for task in hapi.search("Task", {"focus": f"Communication/{res['id']}"}).get("entry", ()):
+                    seen[f"Task/{task['resource']['id']}"] = task["resource"]
     by_type: Counter[str] = Counter()
     warnings = 0
     errors = []
@@ -111,6 +114,14 @@ def _broken(key: str) -> dict[str, Any]:
     elif key == "sam-cp-1":  # a SIP without its Consent
         res = _resource(messages / "SIP-01.xml", "CarePlan")
         del res["supportingInfo"]
+    elif key in ("sam-task-1", "sam-task-2"):  # an acknowledgement Task that is also a referral's, or has no due time
+        res = copy.deepcopy(
+            next(e["resource"] for e in bundle_of(load(INSKRIVNING))["entry"] if e["resource"]["resourceType"] == "Task")
+        )
+        if key == "sam-task-1":
+            res["identifier"].append({"system": ids.SYS_REMISS, "value": "SE2321000131-E000000000201:REM-1"})
+        else:
+            del res["restriction"]
     elif key == "sam-pat-1":  # a patient identified by something else
         res = _resource(INSKRIVNING, "Patient")
         res["identifier"] = [{"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000131-E000000000011"}]
@@ -129,7 +140,17 @@ INVARIANTS = sorted(
 
 
 def test_every_invariant_has_a_negative_test() -> None:
-    assert INVARIANTS == ["sam-com-1", "sam-com-2", "sam-cp-1", "sam-ct-1", "sam-enc-1", "sam-enc-2", "sam-pat-1"]
+    assert INVARIANTS == [
+        "sam-com-1",
+        "sam-com-2",
+        "sam-cp-1",
+        "sam-ct-1",
+        "sam-enc-1",
+        "sam-enc-2",
+        "sam-pat-1",
+        "sam-task-1",
+        "sam-task-2",
+    ]
 
 
 @pytest.mark.parametrize("key", INVARIANTS)

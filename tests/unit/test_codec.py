@@ -89,3 +89,15 @@ def test_invalid_utf8_is_refused() -> None:
     with pytest.raises(SamverkanError) as info:
         codec.decode(b'{"Message": "\xff\xfe"}', "application/json")
     assert info.value.code == "SAMV-1003"
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff", "\x01"])
+def test_json_with_a_character_xml_cannot_hold_is_refused_naming_the_attribute(char: str) -> None:
+    """The JSON form carries only what the XML form can (found by the round-trip property test)."""
+    doc = codec.encode_json(load(INSKRIVNING))
+    doc["Message"]["Recipient"][0]["name"] = f"Halmstads kommun{char}"
+    with pytest.raises(SamverkanError) as info:
+        codec.decode(json.dumps(doc).encode(), "application/json")
+    assert info.value.http_status == 400
+    assert info.value.path == "/Message/Recipient[1]/@name"
+    assert f"U+{ord(char):04X}" in info.value.detail

@@ -31,6 +31,7 @@ from mappings.errors import DocumentTooLarge, SamverkanError
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
 
+from .api_reports import router as reports_router
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient
@@ -147,6 +148,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         issue = {"severity": "fatal", "code": "exception", "diagnostics": "SAMV-0000: internal error; see the adapter's log"}
         return _outcome_response(500, operation_outcome(issue))
+
+    app.include_router(reports_router(settings))
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from rich.table import Table
 from mappings.errors import SamverkanError
 
 from . import profiles
+from .cli_report import report_app
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient, RelayError
@@ -210,6 +211,8 @@ def profiles_docs(
     written = write_pages(out_dir)
     out.print(f"wrote {len(written)} pages to {out_dir}", highlight=False)
 
+
+app.add_typer(report_app, name="report")
 
 journal_app = typer.Typer(help="the journal: list, show, prune", no_args_is_help=False)
 app.add_typer(journal_app, name="journal")

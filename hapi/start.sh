@@ -35,7 +35,7 @@ echo $! > "$pidfile"
 pid=$(cat "$pidfile")
 
 while true; do
-  if curl -sf -o /dev/null -H 'Accept: application/fhir+json' "$url/metadata"; then
+  if curl -sf --max-time 10 -o /dev/null -H 'Accept: application/fhir+json' "$url/metadata"; then
     echo "hapi: up at $url (started in $(( $(date +%s) - start )) s; log $log)"
     exit 0
   fi

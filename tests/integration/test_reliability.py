@@ -286,7 +286,12 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
 
 
 def test_a_server_slower_than_the_timeout_under_load_is_relayed_to_with_fewer_at_a_time(
-    fhir_base_url: str, hapi: Hapi, replicas: list[Served], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    request: pytest.FixtureRequest,
+    fhir_base_url: str,
+    hapi: Hapi,
+    replicas: list[Served],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """HAPI on a slow disk: every request waits 0.25 s per request in the server at that moment.
 
@@ -295,11 +300,7 @@ def test_a_server_slower_than_the_timeout_under_load_is_relayed_to_with_fewer_at
     get through. The throttle halves what is in flight on each timeout until requests succeed.
     """
     workload = Workload.build(20, seed=2018)
-    chosen = Backend(
-        "sqlite",
-        {"SAMVERKAN_JOURNAL_PATH": str(tmp_path / "journal.sqlite3"), "SAMVERKAN_JOURNAL_URL": ""},
-        Settings(journal_path=str(tmp_path / "journal.sqlite3"), journal_url=None),
-    )
+    chosen = _backend("sqlite", request, tmp_path)
     origin, _, path = fhir_base_url.partition("/fhir")
     with FaultProxy(origin, faults={}, load_latency=0.25) as proxy:
         env = _env(

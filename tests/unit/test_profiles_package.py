@@ -48,4 +48,5 @@ def test_validate_reports_a_structural_error_with_its_fhirpath_and_fails(tmp_pat
 def test_validate_passes_an_internal_message_through_its_mapping() -> None:
     result = CliRunner().invoke(cli, ["validate", str(INSKRIVNING)])
     assert result.exit_code == 0, result.output
-    assert "6 resources validated: 0 errors" in result.output
+    # Patient, 3 Organizations, Encounter, Communication, and a Task per recipient's Kvittens.
+    assert "8 resources validated: 0 errors" in result.output

@@ -1,0 +1,203 @@
+"""Reports over the journal: findings, overdue acknowledgements, payment responsibility, timelines.
+
+State per key is derived from the journal's messages (accepted, in order; cancelled ones left
+out), decoded and handed to the pure rules of :mod:`adapter.rules`. Configuration that no message
+carries comes from files: which kommun each unit belongs to (rule 13) and the payment rules per
+region (rules 5 and 6), keyed by county code, the first two digits of the patient's kommunkod.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mappings.model import CareType, Message
+
+from .codec import decode
+from .journal import Journal, Record
+from .rules import halland
+from .rules.deadlines import STOCKHOLM
+from .rules.findings import Finding, evaluate
+from .rules.payment import PaymentRules, periods
+
+__all__ = ["Episodes", "PaymentRow", "load_payment_rules", "load_units", "payment_rows", "timeline"]
+
+
+def load_units(path: str | None) -> dict[str, str] | None:
+    """``{HSA-id: kommunkod}`` from a JSON object, or None when no file is configured."""
+    if path is None:
+        return None
+    data = json.loads(Path(path).read_text("utf-8"))
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def load_payment_rules(path: str | None) -> dict[str, PaymentRules]:
+    """Rules per county code (``"13"``), ``"*"`` for any other. Without a file: the law's defaults.
+
+    The file: ``{"13": {"daily_amount": {"2018": 7100}, "days": {"psykiatrisk": {"2018": 30}},
+    "default_days": 3, "count_discharge_day": false}}``.
+    """
+    if path is None:
+        return {"*": PaymentRules()}
+    out = {}
+    for region, spec in json.loads(Path(path).read_text("utf-8")).items():
+        out[str(region)] = PaymentRules(
+            daily_amount={int(y): int(a) for y, a in spec.get("daily_amount", {"2018": 7100}).items()},
+            days={(CareType(care), int(y)): int(n) for care, years in spec.get("days", {}).items() for y, n in years.items()},
+            default_days=int(spec.get("default_days", 3)),
+            count_discharge_day=bool(spec.get("count_discharge_day", False)),
+        )
+    return out
+
+
+@dataclass
+class Episodes:
+    """Every key's messages from the journal, in the order they were accepted."""
+
+    messages: dict[str, list[Message]] = field(default_factory=dict)
+    records: dict[str, list[Record]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, journal: Journal, *, key: str | None = None) -> Episodes:
+        by_key: dict[str, list[Record]] = defaultdict(list)
+        for r in sorted(journal.list(key=key, limit=10_000_000), key=lambda r: r.seq):
+            if r.state != "cancelled":
+                by_key[r.key].append(r)
+        out = cls()
+        for k, records in by_key.items():
+            out.records[k] = records
+            out.messages[k] = [decode(r.document, r.content_type) for r in records]
+        return out
+
+    def findings(self, now: datetime, *, kommun_of: Mapping[str, str] | None = None) -> list[Finding]:
+        found = [f for k, ms in self.messages.items() for f in evaluate(k, ms, now, kommun_of=kommun_of)]
+        return sorted(found, key=lambda f: (f.raised, f.key, f.rule, f.subject))
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    key: str
+    kommunkod: str
+    notified: date
+    start: date
+    end: date | None
+    days: int
+    amount: int | None
+    note: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "episode": self.key.removeprefix("episode:"),
+            "kommunkod": self.kommunkod,
+            "notified": self.notified.isoformat(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat() if self.end else None,
+            "days": self.days,
+            "amount": self.amount,
+            "note": self.note,
+        }
+
+
+def _clip(days: Iterable[date], start: date, end: date) -> list[date]:
+    return [d for d in days if start <= d <= end]
+
+
+def payment_rows(
+    episodes: Episodes,
+    rules: Mapping[str, PaymentRules],
+    *,
+    region: str,
+    start: date,
+    end: date,
+    today: date,
+    kommun: str | None = None,
+    suspended: Mapping[str, list[tuple[date, date]]] | None = None,
+) -> list[PaymentRow]:
+    """Each payment period of the region's episodes, its payable days from ``start`` to ``end``
+    (inclusive) and not after ``today``, and their amount. Halland's episodes inside its flat
+    model (rule 14) are listed with 0 days: the monthly amount covers them."""
+    region_rules = rules.get(region) or rules.get("*") or PaymentRules()
+    rows = []
+    for key, messages in episodes.messages.items():
+        if not key.startswith("episode:"):
+            continue
+        home = next((m.patient.kommunkod for m in reversed(messages) if m.patient.kommunkod), None)
+        if home is None or home[:2] != region or (kommun is not None and home != kommun):
+            continue
+        for p in periods(messages, region_rules).periods:
+            days = _clip(p.days(today + timedelta(days=1), (suspended or {}).get(key, ())), start, end)
+            note = ""
+            if region == "13":
+                flat = [d for d in days if halland.MODEL_START <= d <= halland.MODEL_END]
+                if flat:
+                    days = [d for d in days if d not in flat]
+                    note = f"{len(flat)} days covered by Halland's flat model"
+            missing = sorted({d.year for d in days if d.year not in region_rules.daily_amount})
+            amount = None if missing else sum(region_rules.daily_amount[d.year] for d in days)
+            if missing:
+                note = f"no daily amount configured for {', '.join(map(str, missing))}"
+            if days or note:
+                rows.append(PaymentRow(key, home, p.notified, p.start, p.end, len(days), amount, note))
+    return sorted(rows, key=lambda r: (r.kommunkod, r.start, r.key))
+
+
+def timeline(
+    episodes: Episodes,
+    key: str,
+    now: datetime,
+    *,
+    rules: Mapping[str, PaymentRules] | None = None,
+    kommun_of: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """One key's journey for the operators' UI: messages, acknowledgements, findings, payment clock."""
+    messages, records = episodes.messages.get(key), episodes.records.get(key)
+    if messages is None or records is None:
+        return None
+    found = evaluate(key, messages, now, kommun_of=kommun_of)
+    acks = [f for f in found if f.rule == "kvittens"]
+    out: dict[str, Any] = {
+        "key": key,
+        "at": now.isoformat(),
+        "messages": [
+            {
+                "messageId": m.id,
+                "type": m.type.value,
+                "sent": m.sent.isoformat(),
+                "sender": {"hsaId": m.sender.hsa_id, "kind": m.sender.kind.value, "name": m.sender.name},
+                "recipients": [{"hsaId": r.hsa_id, "kind": r.kind.value, "name": r.name} for r in m.recipients],
+                "state": r.state,
+            }
+            for m, r in zip(messages, records, strict=True)
+        ],
+        "acknowledgements": [
+            {
+                "messageId": f.subject.split(" → ")[0],
+                "from": f.subject.split(" → ")[1],
+                "due": f.due.isoformat() if f.due else None,
+                "received": f.cleared.isoformat() if f.cleared else None,
+                "status": "received" if f.cleared else ("overdue" if f.overdue(now) else "open"),
+            }
+            for f in acks
+        ],
+        "findings": [f.as_json() for f in found if f.rule != "kvittens"],
+    }
+    if key.startswith("episode:"):
+        home = next((m.patient.kommunkod for m in reversed(messages) if m.patient.kommunkod), None)
+        region_rules = (rules or {}).get((home or "")[:2]) or (rules or {}).get("*") or PaymentRules()
+        today = now.astimezone(STOCKHOLM).date()
+        out["payment"] = [
+            {
+                "notified": p.notified.isoformat(),
+                "start": p.start.isoformat(),
+                "end": p.end.isoformat() if p.end else None,
+                "stoppedBy": p.stopped_by.value if p.stopped_by else None,
+                "days": len(p.days(today + timedelta(days=1))),
+            }
+            for p in periods(messages, region_rules).periods
+        ]
+    return out

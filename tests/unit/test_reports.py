@@ -1,0 +1,174 @@
+"""Reports over a real journal (SQLite): payment responsibility, overdue acknowledgements, findings,
+Halland's model and a journey's timeline, from the CLI and over HTTP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from adapter import codec
+from adapter.api import create_app
+from adapter.cli import app
+from adapter.config import Settings
+from adapter.journal import Journal, open_journal
+from adapter.reports import Episodes, payment_rows, timeline
+from adapter.rules.deadlines import STOCKHOLM
+from adapter.rules.payment import PaymentRules
+from mappings.keys import order_key
+from mappings.model import Message
+from tests.support import JOURNEYS, load
+
+J = JOURNEYS[0]
+runner = CliRunner()
+
+
+def at(y: int, mo: int, d: int, h: int = 10) -> datetime:
+    return datetime(y, mo, d, h, tzinfo=STOCKHOLM)
+
+
+def _episode() -> list[Message]:
+    """Admission, discharge-ready, its withdrawal, a new date (D = 2026-03-17, so payable from the
+    20th) and, here, a discharge on the 25th: 20th-24th, five payable days."""
+    steps = [
+        "03-Inskrivningsmeddelande",
+        "04-Kvittens",
+        "10-Utskrivningsklar",
+        "11-AtertagUtskrivningsklar",
+        "12-Utskrivningsklar",
+    ]
+    messages = [load(J / f"{s}.xml") for s in steps]
+    discharge = load(J / "14-Utskrivningsmeddelande.xml")
+    discharge = replace(discharge, sent=at(2026, 3, 25, 12), body=replace(discharge.body, discharged=at(2026, 3, 25, 11)))
+    return [*messages, discharge]
+
+
+def _journal(path: Path, messages: list[Message]) -> Journal:
+    journal = open_journal(Settings(journal_path=str(path), journal_url=None))
+    first = messages[0]
+    for i, m in enumerate(messages):
+        key = order_key(first) if m.care_episode is None else order_key(m)
+        journal.accept(
+            m.id, key=key, message_type=m.type.value, document=codec.encode_xml(m), content_type="application/xml", now=i
+        )
+    return journal
+
+
+@pytest.fixture
+def journal_path(tmp_path: Path) -> Path:
+    path = tmp_path / "journal.sqlite3"
+    _journal(path, _episode()).close()
+    return path
+
+
+def test_payable_days_and_amount_of_an_episode_with_a_withdrawal(journal_path: Path) -> None:
+    journal = open_journal(Settings(journal_path=str(journal_path), journal_url=None))
+    episodes = Episodes.read(journal)
+    journal.close()
+    rules = {"13": PaymentRules(daily_amount={2026: 9_000})}
+    (row,) = payment_rows(episodes, rules, region="13", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1))
+    assert (row.notified, row.start, row.end, row.days, row.amount) == (
+        date(2026, 3, 17),
+        date(2026, 3, 20),
+        date(2026, 3, 25),
+        5,
+        45_000,
+    )
+    # Only the days inside the report's range.
+    (part,) = payment_rows(episodes, rules, region="13", start=date(2026, 3, 22), end=date(2026, 3, 31), today=date(2026, 4, 1))
+    assert part.days == 3
+    # 2026 has no amount in the law's defaults: reported, never guessed.
+    (unpriced,) = payment_rows(
+        episodes, {"*": PaymentRules()}, region="13", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1)
+    )
+    assert unpriced.amount is None and "2026" in unpriced.note
+    assert (
+        payment_rows(
+            episodes, rules, region="13", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1), kommun="1381"
+        )
+        == []
+    )
+    assert payment_rows(episodes, rules, region="14", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1)) == []
+
+
+def test_halland_episodes_in_2018_are_covered_by_the_flat_model_not_priced_per_day(tmp_path: Path) -> None:
+    klar, ut = load(J / "10-Utskrivningsklar.xml"), load(J / "14-Utskrivningsmeddelande.xml")
+    klar = replace(klar, sent=at(2018, 3, 12), body=replace(klar.body, discharge_ready=date(2018, 3, 13)))
+    ut = replace(ut, sent=at(2018, 3, 25, 12), body=replace(ut.body, discharged=at(2018, 3, 25, 11)))
+    journal = _journal(tmp_path / "j.sqlite3", [klar, ut])
+    episodes = Episodes.read(journal)
+    journal.close()
+    (row,) = payment_rows(
+        episodes, {"*": PaymentRules()}, region="13", start=date(2018, 1, 1), end=date(2018, 12, 31), today=date(2019, 1, 1)
+    )
+    assert (row.days, row.amount) == (0, 0) and "9 days covered by Halland's flat model" in row.note
+
+
+def test_cli_payment_report_as_csv(journal_path: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "payment.json"
+    rules.write_text(json.dumps({"13": {"daily_amount": {"2026": 9000}}}))
+    env = {"SAMVERKAN_JOURNAL_PATH": str(journal_path), "SAMVERKAN_PAYMENT_FILE": str(rules)}
+    result = runner.invoke(
+        app, ["report", "payment", "--region", "13", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "csv"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "episode,kommunkod,notified,start,end,days,amount,note"
+    assert lines[1].endswith(",1380,2026-03-17,2026-03-20,2026-03-25,5,45000,")
+
+
+def test_cli_overdue_lists_the_missing_kvittens_and_exits_1(journal_path: Path) -> None:
+    env = {"SAMVERKAN_JOURNAL_PATH": str(journal_path)}
+    before = runner.invoke(app, ["report", "overdue", "--at", "2026-03-10T12:00", "--format", "json"], env=env)
+    assert before.exit_code == 0 and json.loads(before.output) == []
+    after = runner.invoke(app, ["report", "overdue", "--at", "2026-03-30T12:00", "--format", "json"], env=env)
+    assert after.exit_code == 1
+    overdue = json.loads(after.output)
+    # The närsjukvård never acknowledged the Inskrivningsmeddelande (the kommun did, 04-Kvittens).
+    inskrivning = load(J / "03-Inskrivningsmeddelande.xml")
+    assert f"{inskrivning.id} → SE2321000131-E000000000201" in {f["subject"] for f in overdue}
+    assert f"{inskrivning.id} → SE2321000131-E000000000101" not in {f["subject"] for f in overdue}
+
+
+def test_cli_halland_report_reproduces_domain_md_to_the_krona() -> None:
+    result = runner.invoke(app, ["report", "halland", "--format", "json"])
+    rows = {r["municipality"]: r["monthly"] for r in json.loads(result.output)}
+    assert rows == {
+        "Falkenberg": 420,
+        "Kungsbacka": 125_134,
+        "Varberg": 35_714,
+        "Halmstad": 13_025,
+        "Laholm": 14_755,
+        "Hylte": 0,
+        "sum of the rows": 189_048,
+        "total (1/12 of the invoiced total)": 189_049,
+    }
+
+
+def test_http_reports_and_the_journey_timeline(journal_path: Path) -> None:
+    settings = Settings(journal_path=str(journal_path), journal_url=None, relay_parallel=0, overdue_interval=0)
+    key = order_key(_episode()[0])
+    with TestClient(create_app(settings)) as client:
+        findings = client.get("/reports/findings", params={"at": "2026-03-30T12:00:00+02:00", "open": "true"}).json()
+        assert {f["rule"] for f in findings} == {"kvittens"}
+        assert client.get("/reports/halland").json()["total"] == 189_049
+        payment = client.get("/reports/payment", params={"region": "13", "from": "2026-03-01", "to": "2026-03-31"}).json()
+        assert [(p["days"], p["amount"]) for p in payment] == [(5, None)]  # no 2026 amount configured
+        line = client.get(f"/episodes/{key}/timeline", params={"at": "2026-03-30T12:00:00+02:00"}).json()
+        assert [m["type"] for m in line["messages"]][:2] == ["Inskrivningsmeddelande", "Kvittens"]
+        assert {a["status"] for a in line["acknowledgements"]} == {"received", "overdue"}
+        assert [(p["start"], p["end"], p["days"]) for p in line["payment"]] == [
+            ("2026-03-16", "2026-03-16", 0),  # withdrawn before it started
+            ("2026-03-20", "2026-03-25", 5),
+        ]
+        missing = client.get("/episodes/episode:nobody/timeline")
+        assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
+
+
+def test_timeline_of_an_unknown_key_is_none() -> None:
+    assert timeline(Episodes(), "episode:x", at(2026, 3, 1)) is None

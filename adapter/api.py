@@ -15,6 +15,7 @@ exception, registered in :func:`create_app`, so endpoints only raise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -120,7 +121,11 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             if task is not None:
                 await task  # finishes what it started, gives back the rest
             if scheduler is not None:
-                await scheduler
+                # A round may walk thousands of Tasks; each write is conditional (If-Match), so one
+                # cut short is simply done again by the next round, and shutdown need not wait.
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
             journal.close()
             if worker_journal is not journal:
                 worker_journal.close()

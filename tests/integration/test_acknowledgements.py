@@ -10,6 +10,7 @@ after, marks the one the slutenvård never sent overdue, and nothing else of our
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from adapter.fhir_client import FhirClient
 from adapter.overdue import mark_overdue
 from adapter.rules.deadlines import STOCKHOLM
 from mappings import identifiers as ids
+from tests.faultproxy import FaultProxy
 from tests.support import JOURNEYS, Renamer, load
 
 from .conftest import Hapi
@@ -84,3 +86,24 @@ def test_expected_acknowledgements_are_tasks_completed_by_kvittens_and_one_becom
         if recipient != SJUKHUS:
             assert _status(_task(hapi, message_id, recipient)) == status  # completed stays completed
     assert asyncio.run(scheduler_at(datetime(2026, 3, 13, 8, 0, tzinfo=STOCKHOLM))) == 0  # nothing twice
+
+
+def test_shutdown_does_not_wait_for_a_round_of_the_scheduler(fhir_base_url: str, tmp_path) -> None:
+    # A round on a server holding thousands of open Tasks takes minutes; SIGTERM must not. Here
+    # the round's search hangs (the proxy holds it for 60 s) while the adapter is told to stop.
+    with FaultProxy(fhir_base_url.removesuffix("/fhir"), faults={"timeout-before": 1.0}, hang=60) as proxy:
+        settings = Settings(
+            fhir_base_url=f"{proxy.url}/fhir",
+            journal_path=str(tmp_path / "j.sqlite3"),
+            relay_parallel=0,
+            overdue_interval=3600,
+            fhir_timeout=120,
+        )
+        with TestClient(create_app(settings)):
+            deadline = time.monotonic() + 10
+            while proxy.counts["timeout-before"] == 0:
+                assert time.monotonic() < deadline, "the scheduler never asked the server"
+                time.sleep(0.05)
+            stopping = time.monotonic()
+        stopped = time.monotonic() - stopping
+    assert stopped < 10, f"shutdown waited {stopped:.0f} s for the scheduler"

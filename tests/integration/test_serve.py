@@ -52,8 +52,16 @@ def served(fhir_base_url: str, tmp_path) -> Iterator[tuple[str, object]]:
         yield url, log
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = None
+        log.seek(0)
+        tail = log.read()[-2000:]
         log.close()
+    assert code is not None, f"samverkan serve did not stop within 15 s of SIGTERM; its log ends:\n{tail}"
 
 
 def test_serve_relays_a_message_and_logs_no_personnummer(served, hapi: Hapi) -> None:

@@ -6,6 +6,7 @@
     GET  /messages?state=...        the journal, oldest first
     POST /messages/{id}/replay      a dead-lettered or cancelled message goes again
     POST /messages/{id}/cancel      give up on a message; the later ones of its key go on
+    /reports/..., /episodes/{key}/timeline, /suspensions: see api_reports and api_suspensions
     GET  /health                    the process is up, with the journal's counts
 
 Every error leaves as a FHIR OperationOutcome (``adapter.outcome``); one handler per kind of
@@ -33,6 +34,7 @@ from mappings.keys import order_key
 from mappings.model import Message, MessageType
 
 from .api_reports import router as reports_router
+from .api_suspensions import router as suspensions_router
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient
@@ -144,8 +146,17 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        issue = {"severity": "error", "code": "invalid", "diagnostics": "the request is not valid"}
-        return _outcome_response(400, operation_outcome(issue))
+        # One issue per element, named as FastAPI locates it ("body.from"); the input is not quoted.
+        issues = [
+            {
+                "severity": "error",
+                "code": "invalid",
+                "diagnostics": redact(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"),
+                "expression": [".".join(map(str, e["loc"]))],
+            }
+            for e in exc.errors()
+        ]
+        return _outcome_response(400, operation_outcome(*issues))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -155,6 +166,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         return _outcome_response(500, operation_outcome(issue))
 
     app.include_router(reports_router(settings))
+    app.include_router(suspensions_router())
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from mappings.errors import SamverkanError
 
 from . import profiles
 from .cli_report import report_app
+from .cli_suspension import suspension_app
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient, RelayError
@@ -213,6 +214,7 @@ def profiles_docs(
 
 
 app.add_typer(report_app, name="report")
+app.add_typer(suspension_app, name="suspension")
 
 journal_app = typer.Typer(help="the journal: list, show, prune", no_args_is_help=False)
 app.add_typer(journal_app, name="journal")

@@ -19,10 +19,11 @@ committed, so a 202 means it survives a crash.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mappings.errors import SamverkanError
@@ -30,7 +31,7 @@ from mappings.errors import SamverkanError
 if TYPE_CHECKING:
     from .config import Settings
 
-__all__ = ["Accept", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "digest", "open_journal"]
+__all__ = ["Accept", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "Suspension", "digest", "open_journal"]
 
 
 class Conflict(SamverkanError):
@@ -120,6 +121,37 @@ class Attempt:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    """An operator's flag on an episode: the region's outpatient services were not available from
+    ``first_day`` to ``last_day`` (inclusive; None while they still are not), so those days are not
+    payable (DOMAIN.md rule 5: no message carries this)."""
+
+    id: int
+    key: str
+    first_day: date
+    last_day: date | None
+    reason: str
+    set_at: float
+    updated_at: float
+
+    @property
+    def days(self) -> tuple[date, date]:
+        """As the payment rules take it: from ``first_day`` up to, not including, the second."""
+        return self.first_day, (self.last_day + timedelta(days=1)) if self.last_day else date.max
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "from": self.first_day.isoformat(),
+            "to": self.last_day.isoformat() if self.last_day else None,
+            "reason": self.reason,
+            "setAt": _iso(self.set_at),
+            "updatedAt": _iso(self.updated_at),
+        }
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat()
 
@@ -195,6 +227,22 @@ class Journal:
         raise NotImplementedError
 
     def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def suspend(self, key: str, first_day: date, last_day: date | None, reason: str, *, now: float) -> Suspension:
+        """Flags days of an episode on which the region's outpatient services were not available."""
+        raise NotImplementedError
+
+    def end_suspension(self, suspension_id: int, last_day: date | None, *, now: float) -> Suspension:
+        """Sets (or clears, with None) the last day of a flag. KeyError when there is no such flag."""
+        raise NotImplementedError
+
+    def remove_suspension(self, suspension_id: int) -> Suspension:
+        """Withdraws a flag set by mistake. KeyError when there is no such flag."""
+        raise NotImplementedError
+
+    def suspensions(self, key: str | None = None) -> builtins.list[Suspension]:  # (``list`` is a method here)
+        """The flags of one key, or of all, oldest first."""
         raise NotImplementedError
 
     def prune(self, before: float) -> int:

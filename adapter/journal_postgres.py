@@ -76,6 +76,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: claims that cost the same with a backlog of 100,000 as with none.
     CLAIM_INDEXES,
+    # 3: an operator's flag that the region's outpatient services were not available (rule 5).
+    """
+    CREATE TABLE suspensions (
+        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key         TEXT NOT NULL,
+        first_day   TEXT NOT NULL,  -- ISO dates, as in SQLite
+        last_day    TEXT,
+        reason      TEXT NOT NULL,
+        set_at      DOUBLE PRECISION NOT NULL,
+        updated_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX suspensions_key ON suspensions (key);
+    """,
 )
 
 _MIGRATION_LOCK = 0x5A4D5645  # any constant shared by every replica

@@ -6,12 +6,14 @@ between the two is in the backend: the schema, how ``seq`` is allocated, and how
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import date
 from typing import Any, Protocol
 
-from .journal import Accept, Attempt, Conflict, Journal, Record, digest
+from .journal import Accept, Attempt, Conflict, Journal, Record, Suspension, digest
 
 __all__ = ["SqlJournal", "Tx"]
 
@@ -54,6 +56,20 @@ _COLUMNS = (
 )
 SHOWN = _COLUMNS.format(state=_SHOWN_STATE)
 STORED = _COLUMNS.format(state="m.state")
+
+
+_SUSPENSION = "id, key, first_day, last_day, reason, set_at, updated_at"
+
+
+def _suspension(row: Sequence[Any]) -> Suspension:
+    sid, key, first, last, reason, set_at, updated = row
+    last_day = date.fromisoformat(last) if last else None
+    return Suspension(int(sid), key, date.fromisoformat(first), last_day, reason, set_at, updated)
+
+
+def _check_days(first_day: date, last_day: date | None) -> None:
+    if last_day is not None and last_day < first_day:
+        raise ValueError(f"the last day {last_day} is before the first day {first_day}")
 
 
 def record(row: Sequence[Any]) -> Record:
@@ -296,6 +312,43 @@ class SqlJournal(Journal):
                 for s, n in tx.all(f"SELECT {_SHOWN_STATE}, count(*) FROM messages m WHERE m.state IN {_WAITING_SQL} GROUP BY 1"):
                     counts[str(s)] = int(n)
         return {s: n for s, n in counts.items() if n}
+
+    def suspend(self, key: str, first_day: date, last_day: date | None, reason: str, *, now: float) -> Suspension:
+        _check_days(first_day, last_day)
+        with self.tx() as tx:
+            row = tx.one(
+                "INSERT INTO suspensions (key, first_day, last_day, reason, set_at, updated_at)"
+                f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_SUSPENSION}",
+                (key, first_day.isoformat(), last_day.isoformat() if last_day else None, reason, now, now),
+            )
+        assert row is not None
+        return _suspension(row)
+
+    def end_suspension(self, suspension_id: int, last_day: date | None, *, now: float) -> Suspension:
+        with self.tx() as tx:
+            row = tx.one(f"SELECT {_SUSPENSION} FROM suspensions WHERE id = ?", (suspension_id,))
+            if row is None:
+                raise KeyError(suspension_id)
+            _check_days(_suspension(row).first_day, last_day)
+            row = tx.one(
+                f"UPDATE suspensions SET last_day = ?, updated_at = ? WHERE id = ? RETURNING {_SUSPENSION}",
+                (last_day.isoformat() if last_day else None, now, suspension_id),
+            )
+        assert row is not None
+        return _suspension(row)
+
+    def remove_suspension(self, suspension_id: int) -> Suspension:
+        with self.tx() as tx:
+            row = tx.one(f"DELETE FROM suspensions WHERE id = ? RETURNING {_SUSPENSION}", (suspension_id,))
+        if row is None:
+            raise KeyError(suspension_id)
+        return _suspension(row)
+
+    def suspensions(self, key: str | None = None) -> builtins.list[Suspension]:  # (``list`` is a method here)
+        sql = f"SELECT {_SUSPENSION} FROM suspensions" + (" WHERE key = ?" if key is not None else "") + " ORDER BY id"
+        with self.tx(write=False) as tx:
+            rows = tx.all(sql, () if key is None else (key,))
+        return [_suspension(r) for r in rows]
 
     def prune(self, before: float) -> int:
         """Deletes delivered and cancelled messages (and refusals) last changed before ``before``."""

@@ -74,6 +74,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: claims that cost the same with a backlog of 100,000 as with none.
     CLAIM_INDEXES,
+    # 4: an operator's flag that the region's outpatient services were not available (rule 5).
+    """
+    CREATE TABLE suspensions (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        key         TEXT NOT NULL,
+        first_day   TEXT NOT NULL,
+        last_day    TEXT,
+        reason      TEXT NOT NULL,
+        set_at      REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX suspensions_key ON suspensions (key);
+    """,
 )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from mappings.model import CareType, Message
 
 from .codec import decode
-from .journal import Journal, Record
+from .journal import Journal, Record, Suspension
 from .rules import halland
 from .rules.deadlines import STOCKHOLM
 from .rules.findings import Finding, evaluate
@@ -61,6 +61,11 @@ class Episodes:
 
     messages: dict[str, list[Message]] = field(default_factory=dict)
     records: dict[str, list[Record]] = field(default_factory=dict)
+    #: Operators' flags (the region's outpatient services not available): the days not payable.
+    suspensions: dict[str, list[Suspension]] = field(default_factory=dict)
+
+    def suspended(self, key: str) -> list[tuple[date, date]]:
+        return [s.days for s in self.suspensions.get(key, ())]
 
     @classmethod
     def read(cls, journal: Journal, *, key: str | None = None) -> Episodes:
@@ -72,6 +77,8 @@ class Episodes:
         for k, records in by_key.items():
             out.records[k] = records
             out.messages[k] = [decode(r.document, r.content_type) for r in records]
+        for s in journal.suspensions(key):
+            out.suspensions.setdefault(s.key, []).append(s)
         return out
 
     def findings(self, now: datetime, *, kommun_of: Mapping[str, str] | None = None) -> list[Finding]:
@@ -116,10 +123,9 @@ def payment_rows(
     end: date,
     today: date,
     kommun: str | None = None,
-    suspended: Mapping[str, list[tuple[date, date]]] | None = None,
 ) -> list[PaymentRow]:
     """Each payment period of the region's episodes, its payable days from ``start`` to ``end``
-    (inclusive) and not after ``today``, and their amount. Halland's episodes inside its flat
+    (inclusive) and not after ``today`` nor flagged by an operator, and their amount. Halland's episodes inside its flat
     model (rule 14) are listed with 0 days: the monthly amount covers them."""
     region_rules = rules.get(region) or rules.get("*") or PaymentRules()
     rows = []
@@ -130,7 +136,7 @@ def payment_rows(
         if home is None or home[:2] != region or (kommun is not None and home != kommun):
             continue
         for p in periods(messages, region_rules).periods:
-            days = _clip(p.days(today + timedelta(days=1), (suspended or {}).get(key, ())), start, end)
+            days = _clip(p.days(today + timedelta(days=1), episodes.suspended(key)), start, end)
             note = ""
             if region == "13":
                 flat = [d for d in days if halland.MODEL_START <= d <= halland.MODEL_END]
@@ -196,8 +202,9 @@ def timeline(
                 "start": p.start.isoformat(),
                 "end": p.end.isoformat() if p.end else None,
                 "stoppedBy": p.stopped_by.value if p.stopped_by else None,
-                "days": len(p.days(today + timedelta(days=1))),
+                "days": len(p.days(today + timedelta(days=1), episodes.suspended(key))),
             }
             for p in periods(messages, region_rules).periods
         ]
+        out["suspensions"] = [s.as_json() for s in episodes.suspensions.get(key, ())]
     return out

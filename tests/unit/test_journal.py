@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -105,7 +106,7 @@ def test_the_schema_is_versioned_and_a_reopened_journal_keeps_everything(opener:
     j.close()
     again = opener()
     assert again.get("a1") is not None
-    assert again.schema_version() == (3 if isinstance(again, SqliteJournal) else 2)
+    assert again.schema_version() == (4 if isinstance(again, SqliteJournal) else 3)
 
 
 class _Server:
@@ -295,3 +296,27 @@ def test_accepts_that_arrive_together_share_one_commit_and_a_conflict_fails_only
     assert intake.batches < 10  # one flush for many senders
     # Within a key, the order of acceptance is the order of arrival.
     assert [r.message_id for r in j.list(key="k3")] == [f"m{i}" for i in range(100) if i % 7 == 3]
+
+
+def test_an_operators_suspension_flags_are_kept_ended_and_withdrawn(opener: Opener) -> None:
+    j = opener()
+    first = j.suspend("episode:A", date(2026, 3, 12), None, "no home nursing capacity", now=10.0)
+    other = j.suspend("episode:B", date(2026, 3, 1), date(2026, 3, 2), "vårdcentralen closed", now=11.0)
+    assert first.last_day is None and first.days == (date(2026, 3, 12), date.max)
+    ended = j.end_suspension(first.id, date(2026, 3, 14), now=12.0)
+    assert ended.days == (date(2026, 3, 12), date(2026, 3, 15))  # the last day is suspended too
+    assert ended.set_at == 10.0 and ended.updated_at == 12.0
+    with pytest.raises(ValueError, match="before the first day"):
+        j.end_suspension(first.id, date(2026, 3, 11), now=13.0)
+    with pytest.raises(ValueError, match="before the first day"):
+        j.suspend("episode:A", date(2026, 3, 12), date(2026, 3, 11), "typo", now=13.0)
+    j.close()
+    j = opener()  # kept across restarts
+    assert [s.id for s in j.suspensions()] == [first.id, other.id]
+    assert j.suspensions("episode:A") == [ended]
+    assert j.remove_suspension(other.id).key == "episode:B"
+    assert j.suspensions("episode:B") == []
+    with pytest.raises(KeyError):
+        j.remove_suspension(other.id)
+    with pytest.raises(KeyError):
+        j.end_suspension(other.id, None, now=14.0)

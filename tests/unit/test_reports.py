@@ -172,3 +172,66 @@ def test_http_reports_and_the_journey_timeline(journal_path: Path) -> None:
 
 def test_timeline_of_an_unknown_key_is_none() -> None:
     assert timeline(Episodes(), "episode:x", at(2026, 3, 1)) is None
+
+
+def test_an_operators_flag_keeps_the_days_without_outpatient_services_out_of_payment(journal_path: Path) -> None:
+    """Rule 5: the clock does not run while the region's own outpatient services are not available."""
+    settings = Settings(journal_path=str(journal_path), journal_url=None, relay_parallel=0, overdue_interval=0)
+    key = order_key(_episode()[0])
+    query = {"region": "13", "from": "2026-03-01", "to": "2026-03-31"}
+    with TestClient(create_app(settings)) as client:
+        added = client.post(f"/episodes/{key}/suspensions", json={"from": "2026-03-21", "reason": "hemsjukvården full"})
+        assert added.status_code == 201, added.text
+        flag = added.json()
+        assert added.headers["Location"] == f"/suspensions/{flag['id']}" and flag["to"] is None
+        # Open-ended: every day from the 21st is out.
+        assert [p["days"] for p in client.get("/reports/payment", params=query).json()] == [1]
+        ended = client.patch(f"/suspensions/{flag['id']}", json={"to": "2026-03-22"})
+        assert ended.status_code == 200 and ended.json()["to"] == "2026-03-22"
+        assert [p["days"] for p in client.get("/reports/payment", params=query).json()] == [3]  # 20th, 23rd, 24th
+        line = client.get(f"/episodes/{key}/timeline", params={"at": "2026-03-30T12:00:00+02:00"}).json()
+        assert [p["days"] for p in line["payment"]] == [0, 3]
+        assert [(s["from"], s["to"]) for s in line["suspensions"]] == [("2026-03-21", "2026-03-22")]
+        assert [s["id"] for s in client.get("/suspensions", params={"key": key}).json()] == [flag["id"]]
+
+        # Refusals name what is wrong, as OperationOutcomes.
+        missing = client.post(f"/episodes/{key}/suspensions", json={"reason": "x"})
+        assert missing.status_code == 400 and missing.json()["issue"][0]["expression"] == ["body.from"]
+        backwards = client.patch(f"/suspensions/{flag['id']}", json={"to": "2026-03-20"})
+        assert backwards.status_code == 422 and "before the first day" in backwards.json()["issue"][0]["diagnostics"]
+        unknown = client.post("/episodes/episode:nobody:1/suspensions", json={"from": "2026-03-21", "reason": "x"})
+        assert unknown.status_code == 404 and unknown.json()["resourceType"] == "OperationOutcome"
+        assert client.post("/episodes/referral:x:1/suspensions", json={"from": "2026-03-21", "reason": "x"}).status_code == 422
+        assert client.delete("/suspensions/999").status_code == 404
+
+        assert client.delete(f"/suspensions/{flag['id']}").status_code == 200
+        assert [p["days"] for p in client.get("/reports/payment", params=query).json()] == [5]
+
+
+def test_cli_sets_ends_lists_and_removes_a_suspension(journal_path: Path) -> None:
+    env = {"SAMVERKAN_JOURNAL_PATH": str(journal_path)}
+    key = order_key(_episode()[0])
+    rules = ["report", "payment", "--region", "13", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "json"]
+
+    def days() -> list[int]:
+        result = runner.invoke(app, rules, env=env)
+        assert result.exit_code == 0, result.output
+        return [r["days"] for r in json.loads(result.output)]
+
+    added = runner.invoke(app, ["suspension", "add", key, "--from", "2026-03-23", "--reason", "vårdcentralen stängd"], env=env)
+    assert added.exit_code == 0, added.output
+    assert "suspension 1 set" in added.output and "until further notice" in added.output
+    assert days() == [3]
+    ended = runner.invoke(app, ["suspension", "end", "1", "--on", "2026-03-23"], env=env)
+    assert ended.exit_code == 0 and "2026-03-23 to 2026-03-23" in ended.output
+    assert days() == [4]
+    listed = json.loads(runner.invoke(app, ["suspension", "list", "--json"], env=env).output)
+    assert [(s["key"], s["from"], s["to"], s["reason"]) for s in listed] == [
+        (key, "2026-03-23", "2026-03-23", "vårdcentralen stängd")
+    ]
+    wrong = runner.invoke(app, ["suspension", "add", "episode:nobody:1", "--from", "2026-03-23", "--reason", "x"], env=env)
+    assert wrong.exit_code == 2 and "no messages of this episode" in wrong.output
+    assert runner.invoke(app, ["suspension", "end", "1", "--on", "2026-03-01"], env=env).exit_code == 2
+    assert runner.invoke(app, ["suspension", "remove", "1"], env=env).exit_code == 0
+    assert days() == [5]
+    assert runner.invoke(app, ["suspension", "remove", "1"], env=env).exit_code == 2

@@ -1,11 +1,7 @@
 """The HTTP API.
 
     POST /messages                  accept an internal message: 202 once it is in the journal
-    GET  /messages/{id}             its state, server ids, and every relay attempt
-    GET  /messages/{id}/bundle      the transaction Bundle it was mapped to
-    GET  /messages?state=...        the journal, oldest first
-    POST /messages/{id}/replay      a dead-lettered or cancelled message goes again
-    POST /messages/{id}/cancel      give up on a message; the later ones of its key go on
+    /messages..., /audit            the relay log: search, detail, replay, cancel (api_log)
     /reports/..., /episodes/{key}/timeline, /suspensions: see api_reports and api_suspensions
     GET  /health                    the process is up, with the journal's counts
 
@@ -19,31 +15,42 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
+from starlette.middleware.sessions import SessionMiddleware
 
 from mappings.errors import DocumentTooLarge, SamverkanError
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
 
+from .api_log import router as log_router
+from .api_ops import router as ops_router
 from .api_reports import router as reports_router
 from .api_suspensions import router as suspensions_router
+from .auth import Accounts, NotAllowed, Role
 from .codec import Limits, decode
 from .config import Settings
+from .correlation import CorrelationMiddleware, correlation_id
 from .fhir_client import FhirClient
 from .intake import GroupCommit
 from .journal import Accept, Journal, JournalUnavailable, open_journal
+from .metrics import Metrics
 from .outcome import operation_outcome, outcome_of
 from .overdue import run_scheduler
+from .patient_search import PatientHasher
 from .redact import redact
 from .relay import bundle_of
+from .reports import Episodes, load_units
+from .watch import Watch
 from .worker import RetryPolicy, Worker
 
 __all__ = ["create_app"]
@@ -84,6 +91,32 @@ def _not_found(message_id: str) -> JSONResponse:
     return _outcome_response(404, operation_outcome(issue))
 
 
+def _session_secret(settings: Settings) -> str:
+    if settings.session_secret:
+        return settings.session_secret
+    journal = open_journal(settings)
+    try:
+        return journal.secret("session-key", lambda: secrets.token_hex(32))
+    finally:
+        journal.close()
+
+
+def _findings_counter(journal: Callable[[], Journal], units: dict[str, str] | None) -> Callable[[datetime], tuple[int, int]]:
+    """(open, overdue) findings for /metrics, evaluated at most once a minute: it reads every
+    message of the journal."""
+    cache: dict[str, Any] = {"at": 0.0, "value": (0, 0)}
+
+    def count(now: datetime) -> tuple[int, int]:
+        if time.monotonic() - cache["at"] > 60:
+            found = Episodes.read(journal()).findings(now, kommun_of=units)
+            opened = [f for f in found if f.open]
+            cache["at"], cache["value"] = time.monotonic(), (len(opened), sum(1 for f in opened if f.overdue(now)))
+        value: tuple[int, int] = cache["value"]
+        return value
+
+    return count
+
+
 def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = None) -> FastAPI:
     """The adapter's ASGI app. ``fhir`` replaces the client built from ``settings`` (tests)."""
     settings = settings or Settings()
@@ -94,6 +127,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         client = fhir or FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout)
         journal = open_journal(settings)
         app.state.fhir, app.state.journal = client, journal
+        app.state.hasher = PatientHasher.for_journal(journal, settings.search_key)
         app.state.intake = GroupCommit(journal)
         # On PostgreSQL the worker has a connection of its own, so its claims never queue behind an
         # accept. SQLite has one writer at a time anyway, and a second connection would wait for
@@ -111,23 +145,27 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 policy=policy,
                 worker_id=settings.worker_id or f"{socket.gethostname()}:{settings.port}",
                 retention=settings.retention_days * 86400 if settings.retention_days else None,
+                metrics=metrics,
             )
+            app.state.worker = worker
             task = asyncio.create_task(worker.run(stop))
-        scheduler = None
+        background = []
         if settings.overdue_interval > 0:
-            scheduler = asyncio.create_task(run_scheduler(client, stop, interval=settings.overdue_interval))
+            background.append(asyncio.create_task(run_scheduler(client, stop, interval=settings.overdue_interval)))
+        app.state.watch = Watch(journal, client, alert_url=settings.alert_url)
+        background.append(asyncio.create_task(app.state.watch.run(stop, interval=settings.alert_interval)))
         try:
             yield
         finally:
             stop.set()
             if task is not None:
                 await task  # finishes what it started, gives back the rest
-            if scheduler is not None:
-                # A round may walk thousands of Tasks; each write is conditional (If-Match), so one
-                # cut short is simply done again by the next round, and shutdown need not wait.
-                scheduler.cancel()
+            for job in background:
+                # A scheduler's round may walk thousands of Tasks; each write is conditional
+                # (If-Match), so one cut short is done again by the next round: no need to wait.
+                job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
+                    await job
             journal.close()
             if worker_journal is not journal:
                 worker_journal.close()
@@ -135,6 +173,19 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 await client.aclose()
 
     app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan)
+    app.state.accounts = Accounts.load(settings.users_file)
+    app.state.worker = None
+    metrics = app.state.metrics = Metrics()
+    metrics.observe_journal(
+        lambda: app.state.journal,
+        lambda: app.state.watch.state,
+        lambda: app.state.worker.throttle.window if app.state.worker is not None else None,
+        _findings_counter(lambda: app.state.journal, load_units(settings.units_file)),
+    )
+    if app.state.accounts.open:
+        log.warning("no SAMVERKAN_USERS_FILE: the console and the operator routes are open to anyone who can reach them")
+    app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), same_site="strict", https_only=False)
+    app.add_middleware(CorrelationMiddleware)
 
     @app.exception_handler(SamverkanError)
     async def samverkan_error(request: Request, exc: SamverkanError) -> JSONResponse:
@@ -165,8 +216,18 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         issue = {"severity": "fatal", "code": "exception", "diagnostics": "SAMV-0000: internal error; see the adapter's log"}
         return _outcome_response(500, operation_outcome(issue))
 
-    app.include_router(reports_router(settings))
-    app.include_router(suspensions_router())
+    @app.exception_handler(NotAllowed)
+    async def not_allowed(request: Request, exc: NotAllowed) -> JSONResponse:
+        issue = {"severity": "error", "code": "security", "diagnostics": str(exc)}
+        return _outcome_response(exc.status, operation_outcome(issue))
+
+    async def viewer(request: Request) -> None:
+        request.app.state.accounts.require(request, Role.OPERATOR, Role.AUDITOR)
+
+    app.include_router(log_router(settings.fhir_base_url))
+    app.include_router(ops_router())
+    app.include_router(reports_router(settings), dependencies=[Depends(viewer)])
+    app.include_router(suspensions_router(), dependencies=[Depends(viewer)])
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
@@ -203,6 +264,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         except JournalUnavailable:
             raise
         except SamverkanError as exc:
+            metrics.refused.labels(exc.code).inc()
             journal.reject(
                 document=raw,
                 content_type=content_type,
@@ -212,47 +274,24 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 now=time.time(),
             )
             raise
-        item = Accept(message.id, key, message.type.value, raw, content_type or "", time.time(), bundle)
+        item = Accept(
+            message.id,
+            key,
+            message.type.value,
+            raw,
+            content_type or "",
+            time.time(),
+            bundle,
+            sender=message.sender.hsa_id,
+            recipients=tuple(r.hsa_id for r in message.recipients),
+            patient_hash=request.app.state.hasher(message.patient.id_value),
+            patient_name=" ".join(filter(None, (message.patient.given, message.patient.family))) or None,
+            correlation_id=correlation_id.get(),
+        )
         record, created = await request.app.state.intake.accept(item)
+        if created:
+            metrics.accepted.labels(message.type.value).inc()
         body = {**record.as_json(), "duplicate": not created}
         return JSONResponse(body, status_code=202, headers={"Location": f"/messages/{record.message_id}"})
-
-    @app.get("/messages/{message_id}", response_model=None)
-    async def get_message(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        """The message's state, server ids, and every relay attempt with the server's OperationOutcome."""
-        journal: Journal = request.app.state.journal
-        record = journal.get(message_id)
-        if record is None:
-            return _not_found(message_id)
-        return {**record.as_json(), "attemptLog": [a.as_json() for a in journal.attempts(message_id)]}
-
-    @app.get("/messages/{message_id}/bundle", response_model=None)
-    async def get_bundle(message_id: str, request: Request) -> Response:
-        """The transaction Bundle the message was mapped to when it was accepted."""
-        bundle = request.app.state.journal.bundle(message_id)
-        return _not_found(message_id) if bundle is None else Response(bundle, media_type=_FHIR_JSON)
-
-    @app.get("/messages")
-    async def list_messages(request: Request, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        return [r.as_json() for r in request.app.state.journal.list(state=state, limit=min(limit, 1000))]
-
-    async def _operator(request: Request, message_id: str, action: str) -> dict[str, Any] | JSONResponse:
-        journal: Journal = request.app.state.journal
-        try:
-            record = getattr(journal, action)(message_id, now=time.time())
-        except KeyError:
-            return _not_found(message_id)
-        except ValueError as exc:
-            issue = {"severity": "error", "code": "business-rule", "diagnostics": str(exc)}
-            return _outcome_response(409, operation_outcome(issue))
-        return dict(record.as_json())
-
-    @app.post("/messages/{message_id}/replay", response_model=None)
-    async def replay(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        return await _operator(request, message_id, "replay")
-
-    @app.post("/messages/{message_id}/cancel", response_model=None)
-    async def cancel(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        return await _operator(request, message_id, "cancel")
 
     return app

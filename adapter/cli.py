@@ -5,10 +5,13 @@ samverkan validate FILE... [--server URL]  validate what the files are or become
 samverkan profiles install [--server URL]  put our profiles, code systems and maps on a FHIR server
 samverkan profiles docs [--out DIR]        write a Markdown page per profile
 samverkan journal [--state S] [--key K]    the journal's messages, oldest first
+samverkan journal tail [--follow]          the latest changes, as they happen
 samverkan journal show ID                  one message with every relay attempt
-samverkan journal prune --older-than DAYS  delete delivered and cancelled messages
+samverkan journal prune --older-than DAYS  delete delivered and cancelled messages (or only their bodies)
 samverkan replay ID... | --state S         send dead-lettered (or cancelled) messages again
-samverkan serve [--host H] [--port P]      run the HTTP API on uvicorn (and its relay workers)
+samverkan report findings|overdue|payment|halland   the discharge rules' reports
+samverkan suspension add|end|list|remove   days the region's outpatient services were not available
+samverkan serve [--host H] [--port P]      run the HTTP API and the relay workers on uvicorn
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mappings.errors import SamverkanError
 from . import profiles
 from .cli_report import report_app
 from .cli_suspension import suspension_app
+from .cli_tail import tail
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient, RelayError
@@ -216,7 +220,7 @@ def profiles_docs(
 app.add_typer(report_app, name="report")
 app.add_typer(suspension_app, name="suspension")
 
-journal_app = typer.Typer(help="the journal: list, show, prune", no_args_is_help=False)
+journal_app = typer.Typer(help="the journal: list, tail, show, prune", no_args_is_help=False)
 app.add_typer(journal_app, name="journal")
 
 
@@ -253,6 +257,9 @@ def journal_list(
         journal.close()
 
 
+journal_app.command("tail")(tail)
+
+
 @journal_app.command("show")
 def journal_show(message_id: Annotated[str, typer.Argument(help="message id")]) -> None:
     """One message as JSON: state, server ids, and every relay attempt with the server's answer."""
@@ -271,6 +278,9 @@ def journal_show(message_id: Annotated[str, typer.Argument(help="message id")]) 
 @journal_app.command("prune")
 def journal_prune(
     older_than: Annotated[float, typer.Option(help="days since a delivered or cancelled message last changed")],
+    bodies_only: Annotated[
+        bool, typer.Option(help="empty only the documents and bundles of delivered messages; keep what, who and when")
+    ] = False,
     vacuum: Annotated[
         bool, typer.Option(help="give the freed space back to the file system (locks the journal a while)")
     ] = False,
@@ -280,10 +290,15 @@ def journal_prune(
 
     journal = _journal()
     try:
-        pruned = journal.prune(time.time() - older_than * 86400)
+        now = time.time()
+        if bodies_only:
+            pruned = journal.prune_bodies(now - older_than * 86400, now=now)
+        else:
+            pruned = journal.prune(now - older_than * 86400)
         if vacuum:
             journal.vacuum()
-        out.print(f"pruned {pruned} messages from {journal.where}", highlight=False)
+        what = "the bodies of " if bodies_only else ""
+        out.print(f"pruned {what}{pruned} messages from {journal.where}", highlight=False)
     finally:
         journal.close()
 
@@ -294,6 +309,7 @@ def replay(
     state: Annotated[str | None, typer.Option(help="replay every message in this state (dead-lettered or cancelled)")] = None,
 ) -> None:
     """Send dead-lettered (or cancelled) messages again; the running service's workers relay them."""
+    import getpass
     import time
 
     from rich.progress import Progress
@@ -312,6 +328,7 @@ def replay(
             for mid in targets:
                 try:
                     journal.replay(mid, now=time.time())
+                    journal.audit(f"cli:{getpass.getuser()}", "replay", mid, None, now=time.time())
                 except (KeyError, ValueError) as exc:
                     failed += 1
                     err.print(f"[red]{mid}[/]: {exc if isinstance(exc, ValueError) else 'not in the journal'}", highlight=False)
@@ -338,7 +355,7 @@ def serve(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
-        log_config=logging_config(settings.log_level),
+        log_config=logging_config(settings.log_level, settings.log_format),
     )
 
 

@@ -12,6 +12,7 @@ Environment variables win over the file; the file wins over the defaults below. 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,7 +49,9 @@ class Settings(BaseSettings):
         None, description="Name of this replica's relay worker; a restart under the same name takes its claims back at once"
     )
     retention_days: float | None = Field(
-        None, gt=0, description="Delivered and cancelled messages older than this are pruned (none: kept)"
+        None,
+        gt=0,
+        description="Days after which delivered messages' documents and bundles are pruned; what, who and when stay (none: kept)",
     )
     relay_parallel: int = Field(8, ge=0, description="Keys relayed at the same time (0: accept only, relay nothing)")
     claim_lease: float = Field(60.0, gt=0, description="Seconds a claim lasts; a crashed worker's claims expire after it")
@@ -62,6 +65,20 @@ class Settings(BaseSettings):
     units_file: str | None = Field(
         None, description="JSON file mapping kommun units' HSA-ids to their kommunkod, for rule 13 (none: not checked)"
     )
+    log_format: Literal["line", "json"] = Field("line", description="Logs as text lines or as one JSON object per line")
+    users_file: str | None = Field(
+        None, description="JSON file of operators' accounts (samverkan user add); none: the console is open, without reveal"
+    )
+    session_secret: str | None = Field(
+        None, description="Key that signs the console's session cookies; none: one made once and kept in the journal"
+    )
+    search_key: str | None = Field(
+        None, description="Key of the hash that finds a patient's messages; none: one made once and kept in the journal"
+    )
+    alert_url: str | None = Field(
+        None, description="Webhook POSTed JSON when a key starts or stops being held, or the FHIR server is lost or back"
+    )
+    alert_interval: float = Field(15.0, gt=0, description="Seconds between the alert hook's looks at the journal and the server")
     payment_file: str | None = Field(
         None, description="JSON file of payment rules per region (days, daily amounts); none: the law's defaults"
     )

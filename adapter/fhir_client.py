@@ -21,6 +21,8 @@ import httpx
 
 from mappings.errors import SamverkanError
 
+from .correlation import send_correlation_id
+
 __all__ = ["EntryResult", "FhirClient", "Final", "RelayError", "Retryable", "TransactionResult", "mapped_errors"]
 
 _FHIR_JSON = "application/fhir+json"
@@ -138,6 +140,7 @@ class FhirClient:
             timeout=timeout,
             transport=transport,
             headers={"Accept": _FHIR_JSON, "User-Agent": self.user_agent},
+            event_hooks={"request": [send_correlation_id]},
         )
 
     async def __aenter__(self) -> FhirClient:

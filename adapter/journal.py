@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,19 @@ from mappings.errors import SamverkanError
 if TYPE_CHECKING:
     from .config import Settings
 
-__all__ = ["Accept", "Attempt", "Conflict", "Journal", "JournalUnavailable", "Record", "Suspension", "digest", "open_journal"]
+__all__ = [
+    "Accept",
+    "Attempt",
+    "AuditEntry",
+    "Conflict",
+    "Journal",
+    "JournalUnavailable",
+    "Query",
+    "Record",
+    "Suspension",
+    "digest",
+    "open_journal",
+]
 
 
 class Conflict(SamverkanError):
@@ -71,7 +83,12 @@ class Record:
     server_ids: list[str] | None
     last_error: str | None
     content_type: str
-    document: bytes
+    document: bytes  # empty once pruned
+    sender: str | None = None
+    recipients: tuple[str, ...] = ()
+    patient_name: str | None = None
+    correlation_id: str | None = None
+    pruned_at: float | None = None  # the body (document, bundle) was pruned then; the rest stays
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +100,19 @@ class Record:
             "updatedAt": _iso(self.updated_at),
             "serverIds": self.server_ids or [],
             "lastError": self.last_error,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What an operator's list shows: :meth:`as_json` and who, whom, which patient (by name)."""
+        return {
+            **self.as_json(),
+            "seq": self.seq,
+            "key": self.key,
+            "sender": self.sender,
+            "recipients": list(self.recipients),
+            "patientName": self.patient_name,
+            "correlationId": self.correlation_id,
+            "prunedAt": _iso(self.pruned_at) if self.pruned_at else None,
         }
 
 
@@ -97,6 +127,50 @@ class Accept:
     content_type: str
     now: float
     bundle: str | None = None
+    sender: str | None = None
+    recipients: tuple[str, ...] = ()
+    patient_hash: str | None = None  # keyed (adapter.search): searchable, never readable
+    patient_name: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The relay log's filters (all optional, all must hold); newest first, ``before`` a ``seq`` to page."""
+
+    state: str | None = None
+    message_type: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    key: str | None = None
+    message_id: str | None = None
+    since: float | None = None  # accepted at or after
+    until: float | None = None  # accepted before
+    patient_hash: str | None = None
+    before: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who did what to which message, for the auditor (a reveal of personal data, a replay...)."""
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    message_id: str | None
+    detail: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": _iso(self.at),
+            "actor": self.actor,
+            "action": self.action,
+            "messageId": self.message_id,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +301,38 @@ class Journal:
         raise NotImplementedError
 
     def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def search(self, query: Query) -> builtins.list[Record]:
+        """The relay log: messages matching ``query``, newest first."""
+        raise NotImplementedError
+
+    def changes(self, since: float, *, limit: int = 500) -> builtins.list[Record]:
+        """Messages changed after ``since`` (accepted, claimed, delivered...), oldest change first."""
+        raise NotImplementedError
+
+    def waiting(self) -> tuple[int, float | None]:
+        """How many messages are not yet delivered nor given up on, and when the oldest was accepted."""
+        raise NotImplementedError
+
+    def activity(self, since: float) -> builtins.list[tuple[float, int | None, float]]:
+        """Every relay attempt since ``since``: (at, HTTP status or None, latency in ms)."""
+        raise NotImplementedError
+
+    def prune_bodies(self, before: float, *, now: float) -> int:
+        """Empties the document and bundle of delivered messages last changed before ``before``;
+        what they were, where they went and every attempt stay searchable."""
+        raise NotImplementedError
+
+    def audit(self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float) -> None:
+        raise NotImplementedError
+
+    def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
+        """The newest entries first."""
+        raise NotImplementedError
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """A value kept in the journal, made once by ``make`` (the first replica to ask wins)."""
         raise NotImplementedError
 
     def suspend(self, key: str, first_day: date, last_day: date | None, reason: str, *, now: float) -> Suspension:

@@ -89,6 +89,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX suspensions_key ON suspensions (key);
     """,
+    # 4: what operators search by without opening a document (the patient only as a keyed hash),
+    # the request's correlation id, bodies pruned after the retention time; an audit of reveals.
+    """
+    ALTER TABLE messages ADD COLUMN sender TEXT;
+    ALTER TABLE messages ADD COLUMN recipients TEXT;
+    ALTER TABLE messages ADD COLUMN patient_hash TEXT;
+    ALTER TABLE messages ADD COLUMN patient_name TEXT;
+    ALTER TABLE messages ADD COLUMN correlation_id TEXT;
+    ALTER TABLE messages ADD COLUMN pruned_at DOUBLE PRECISION;
+    CREATE INDEX messages_patient ON messages (patient_hash);
+    CREATE INDEX messages_accepted ON messages (accepted_at);
+    CREATE INDEX attempts_at ON attempts (at);
+    CREATE INDEX messages_changed ON messages (updated_at);
+    CREATE TABLE audit (
+        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at          DOUBLE PRECISION NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        message_id  TEXT,
+        detail      TEXT
+    );
+    CREATE TABLE meta (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    """,
 )
 
 _MIGRATION_LOCK = 0x5A4D5645  # any constant shared by every replica
@@ -158,7 +184,7 @@ class PostgresJournal(SqlJournal):
 
     def vacuum(self) -> None:
         with self._lock:
-            self._connection().execute("VACUUM messages")
+            self._connection().execute("VACUUM messages, attempts")
 
     def close(self) -> None:
         with self._lock:

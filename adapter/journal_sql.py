@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, Protocol
 
-from .journal import Accept, Attempt, Conflict, Journal, Record, Suspension, digest
+from .journal import Accept, Attempt, AuditEntry, Conflict, Journal, Query, Record, Suspension, digest
 
 __all__ = ["SqlJournal", "Tx"]
 
@@ -52,7 +52,8 @@ _SHOWN_STATE = (
 )
 _COLUMNS = (
     "m.message_id, m.seq, m.key, m.message_type, {state}, m.attempts, m.accepted_at, m.queued_at, m.updated_at,"
-    " m.next_attempt, m.server_ids, m.last_error, m.content_type, m.document"
+    " m.next_attempt, m.server_ids, m.last_error, m.content_type, m.document,"
+    " m.sender, m.recipients, m.patient_name, m.correlation_id, m.pruned_at"
 )
 SHOWN = _COLUMNS.format(state=_SHOWN_STATE)
 STORED = _COLUMNS.format(state="m.state")
@@ -73,7 +74,8 @@ def _check_days(first_day: date, last_day: date | None) -> None:
 
 
 def record(row: Sequence[Any]) -> Record:
-    (mid, seq, key, mtype, state, attempts, accepted, queued, updated, next_at, server_ids, error, ctype, doc) = row
+    (mid, seq, key, mtype, state, attempts, accepted, queued, updated, next_at, server_ids, error, ctype, doc) = row[:14]
+    sender, recipients, patient_name, correlation_id, pruned_at = row[14:]
     return Record(
         mid,
         int(seq),
@@ -89,6 +91,11 @@ def record(row: Sequence[Any]) -> Record:
         error,
         ctype,
         bytes(doc),
+        sender,
+        tuple((recipients or "").split()),
+        patient_name,
+        correlation_id,
+        pruned_at,
     )
 
 
@@ -145,11 +152,31 @@ class SqlJournal(Journal):
                 self.lock_key(tx, key)
             for i in items:
                 d = digest(i.document)
+                # Recipients as " a b ": a search for one is a LIKE on " a " and never matches a part of an id.
+                recipients = f" {' '.join(i.recipients)} " if i.recipients else None
                 inserted = tx.run(
                     "INSERT INTO messages (message_id, seq, key, message_type, digest, content_type, document, bundle, state,"
-                    f" next_attempt, accepted_at, queued_at, updated_at) VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?,"
-                    " 'accepted', ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
-                    (i.message_id, i.key, i.message_type, d, i.content_type, i.document, i.bundle, i.now, i.now, i.now, i.now),
+                    " next_attempt, accepted_at, queued_at, updated_at, sender, recipients, patient_hash, patient_name,"
+                    f" correlation_id) VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (message_id) DO NOTHING",
+                    (
+                        i.message_id,
+                        i.key,
+                        i.message_type,
+                        d,
+                        i.content_type,
+                        i.document,
+                        i.bundle,
+                        i.now,
+                        i.now,
+                        i.now,
+                        i.now,
+                        i.sender,
+                        recipients,
+                        i.patient_hash,
+                        i.patient_name,
+                        i.correlation_id,
+                    ),
                 )
                 row = tx.one(f"SELECT {STORED}, m.digest FROM messages m WHERE m.message_id = ?", (i.message_id,))
                 assert row is not None
@@ -312,6 +339,89 @@ class SqlJournal(Journal):
                 for s, n in tx.all(f"SELECT {_SHOWN_STATE}, count(*) FROM messages m WHERE m.state IN {_WAITING_SQL} GROUP BY 1"):
                     counts[str(s)] = int(n)
         return {s: n for s, n in counts.items() if n}
+
+    def search(self, query: Query) -> builtins.list[Record]:
+        where: builtins.list[str] = []
+        args: builtins.list[Any] = []
+        exact = {
+            "m.message_type": query.message_type,
+            "m.sender": query.sender,
+            "m.key": query.key,
+            "m.message_id": query.message_id,
+            "m.patient_hash": query.patient_hash,
+        }
+        for column, value in exact.items():
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.state is not None:
+            where.append(f"({_SHOWN_STATE}) = ?")
+            args.append(query.state)
+        if query.recipient is not None:
+            where.append("m.recipients LIKE ? ESCAPE '!'")
+            args.append(f"% {query.recipient.replace('!', '!!').replace('%', '!%').replace('_', '!_')} %")
+        for op, moment in ((">=", query.since), ("<", query.until)):
+            if moment is not None:
+                where.append(f"m.accepted_at {op} ?")
+                args.append(moment)
+        if query.before is not None:
+            where.append("m.seq < ?")
+            args.append(query.before)
+        sql = (
+            f"SELECT {SHOWN} FROM messages m"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY m.seq DESC LIMIT ?"
+        )
+        with self.tx(write=False) as tx:
+            rows = tx.all(sql, (*args, query.limit))
+        return [record(r) for r in rows]
+
+    def changes(self, since: float, *, limit: int = 500) -> builtins.list[Record]:
+        with self.tx(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {SHOWN} FROM messages m WHERE m.updated_at > ? ORDER BY m.updated_at, m.seq LIMIT ?", (since, limit)
+            )
+        return [record(r) for r in rows]
+
+    def waiting(self) -> tuple[int, float | None]:
+        with self.tx(write=False) as tx:
+            row = tx.one(f"SELECT count(*), min(accepted_at) FROM messages WHERE state IN {_CLAIMABLE_SQL}")
+        assert row is not None
+        return int(row[0]), row[1]
+
+    def activity(self, since: float) -> builtins.list[tuple[float, int | None, float]]:
+        with self.tx(write=False) as tx:
+            rows = tx.all("SELECT at, status, latency_ms FROM attempts WHERE at >= ? ORDER BY at LIMIT 500000", (since,))
+        return [(float(at), status, float(latency)) for at, status, latency in rows]
+
+    def prune_bodies(self, before: float, *, now: float) -> int:
+        with self.tx() as tx:
+            gone = "SELECT message_id FROM messages WHERE state = 'delivered' AND updated_at < ? AND pruned_at IS NULL"
+            tx.run(f"UPDATE attempts SET outcome = NULL WHERE message_id IN ({gone})", (before,))
+            return tx.run(
+                "UPDATE messages SET document = ?, bundle = NULL, pruned_at = ?"
+                " WHERE state = 'delivered' AND updated_at < ? AND pruned_at IS NULL",
+                (b"", now, before),
+            )
+
+    def audit(self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float) -> None:
+        with self.tx() as tx:
+            tx.run(
+                "INSERT INTO audit (at, actor, action, message_id, detail) VALUES (?, ?, ?, ?, ?)",
+                (now, actor, action, message_id, detail),
+            )
+
+    def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
+        with self.tx(write=False) as tx:
+            rows = tx.all("SELECT id, at, actor, action, message_id, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [AuditEntry(int(r[0]), *r[1:]) for r in rows]
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        with self.tx() as tx:
+            tx.run("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, make()))
+            row = tx.one("SELECT value FROM meta WHERE name = ?", (name,))
+        assert row is not None
+        return str(row[0])
 
     def suspend(self, key: str, first_day: date, last_day: date | None, reason: str, *, now: float) -> Suspension:
         _check_days(first_day, last_day)

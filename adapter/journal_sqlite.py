@@ -87,6 +87,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX suspensions_key ON suspensions (key);
     """,
+    # 5: what operators search by without opening a document (the patient only as a keyed hash),
+    # the request's correlation id, bodies pruned after the retention time; an audit of reveals.
+    """
+    ALTER TABLE messages ADD COLUMN sender TEXT;
+    ALTER TABLE messages ADD COLUMN recipients TEXT;
+    ALTER TABLE messages ADD COLUMN patient_hash TEXT;
+    ALTER TABLE messages ADD COLUMN patient_name TEXT;
+    ALTER TABLE messages ADD COLUMN correlation_id TEXT;
+    ALTER TABLE messages ADD COLUMN pruned_at REAL;
+    CREATE INDEX messages_patient ON messages (patient_hash);
+    CREATE INDEX messages_accepted ON messages (accepted_at);
+    CREATE INDEX attempts_at ON attempts (at);
+    CREATE INDEX messages_changed ON messages (updated_at);
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          REAL NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        message_id  TEXT,
+        detail      TEXT
+    );
+    CREATE TABLE meta (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -158,6 +184,7 @@ class SqliteJournal(SqlJournal):
         """Gives the space of pruned rows back to the file system."""
         with self._lock:
             self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM writes through the WAL
 
     def _checkpoints(self, every: float = 1.0) -> None:
         """PASSIVE checkpoints on a connection of their own: they never block a writer."""

@@ -71,7 +71,8 @@ class Episodes:
     def read(cls, journal: Journal, *, key: str | None = None) -> Episodes:
         by_key: dict[str, list[Record]] = defaultdict(list)
         for r in sorted(journal.list(key=key, limit=10_000_000), key=lambda r: r.seq):
-            if r.state != "cancelled":
+            # A pruned body (retention) no longer tells the rules anything: reports cover the retention time.
+            if r.state != "cancelled" and r.pruned_at is None:
                 by_key[r.key].append(r)
         out = cls()
         for k, records in by_key.items():

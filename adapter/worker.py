@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from mappings.errors import SamverkanError
 
 from .codec import decode
+from .correlation import correlation_id
 from .fhir_client import FhirClient, Final, Retryable
 from .journal import Journal, JournalUnavailable, Record
+from .metrics import Metrics
 from .redact import redact
 from .relay import RelayResult, StateCache, relay_message
 from .throttle import Throttle
@@ -69,6 +71,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         worker_id: str | None = None,
         retention: float | None = None,
+        metrics: Metrics | None = None,
     ):
         self.journal, self.fhir = journal, fhir
         self.parallel, self.lease, self.poll = parallel, lease, poll
@@ -79,6 +82,7 @@ class Worker:
         self._next_prune = 0.0
         self.cache = StateCache()
         self.throttle = Throttle(parallel)
+        self.metrics = metrics
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until ``stop`` is set, then finishes what it started and gives back its claims.
@@ -136,9 +140,11 @@ class Worker:
         if self.retention is None or now < self._next_prune:
             return
         self._next_prune = now + 3600
-        pruned = self.journal.prune(now - self.retention)
+        # Bodies only: what was sent, to whom, and every attempt stay searchable; the space the
+        # documents took is reused by the database (given back to the OS by `journal prune --vacuum`).
+        pruned = self.journal.prune_bodies(now - self.retention, now=now)
         if pruned:
-            log.info("pruned %d delivered or cancelled messages older than %.0f days", pruned, self.retention / 86400)
+            log.info("pruned the bodies of %d delivered messages older than %.0f days", pruned, self.retention / 86400)
 
     async def run_once(self) -> int:
         """One round: claim what is due and relay it; the number of messages handled."""
@@ -147,6 +153,8 @@ class Worker:
         return len(records)
 
     async def _relay(self, record: Record) -> None:
+        # This task's requests carry the id the message came in with (X-Request-ID), as do its logs.
+        correlation_id.set(record.correlation_id or record.message_id)
         started = time.perf_counter()
         try:
             message = decode(record.document, record.content_type)
@@ -178,21 +186,30 @@ class Worker:
         if isinstance(result, RelayResult):
             self._record(record, 200, started, None, None)
             self.journal.delivered(record.message_id, [e.id for e in result.entries if e.id], now=self.clock())
+            self._count("delivered")
         elif isinstance(result, Retryable):
             self._failed(record, result, result.status, started, retry_after=result.retry_after)
         elif isinstance(result, Final):
             self._record(record, result.status, started, str(result), result.outcome)
             self.journal.dead_letter(record.message_id, redact(str(result)), now=self.clock())
+            self._count("dead-lettered")
             log.warning("dead-lettered %s (%s): %s", record.message_id, record.message_type, redact(str(result)))
         elif isinstance(result, SamverkanError):  # accepted by an older version but refused by this mapping: final
             self._record(record, None, started, str(result), None)
             self.journal.dead_letter(record.message_id, redact(str(result)), now=self.clock())
+            self._count("dead-lettered")
         else:  # a bug or a server answer we do not understand: retried, capped, never lost
             log.error("unexpected error relaying %s", record.message_id, exc_info=result)
             self._failed(record, Retryable(f"unexpected {type(result).__name__}"), None, started, retry_after=None)
 
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.attempts.labels(outcome).inc()
+
     def _record(self, record: Record, status: int | None, started: float, error: str | None, outcome: object) -> int:
         latency = (time.perf_counter() - started) * 1000
+        if self.metrics is not None:
+            self.metrics.latency.observe(latency / 1000)
         return self.journal.attempt(
             record.message_id,
             status=status,
@@ -209,6 +226,8 @@ class Worker:
         now = self.clock()
         if self.policy.gives_up(record, attempts, now):
             self.journal.dead_letter(record.message_id, f"gave up after {attempts} attempts: {redact(str(exc))}", now=now)
+            self._count("dead-lettered")
             log.warning("dead-lettered %s after %d attempts", record.message_id, attempts)
             return
         self.journal.retry_at(record.message_id, now + self.policy.delay(attempts, retry_after), redact(str(exc)), now=now)
+        self._count("retrying")

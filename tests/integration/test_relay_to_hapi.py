@@ -214,3 +214,26 @@ def test_cli_relay_names_the_element_of_a_bad_file_and_fails(fhir_base_url: str)
     assert result.exit_code == 1
     assert "/Message/Patient/@personnummer" in result.output
     assert "191212121213" not in result.output
+
+
+def test_the_relay_sends_the_senders_request_id_to_the_fhir_server(fhir_base_url: str, tmp_path, hapi: Hapi) -> None:
+    """One id from the vendor's request to HAPI's log: HAPI answers each request with the
+    X-Request-ID it was given, which a hook on the adapter's own client records."""
+    answered: list[str | None] = []
+
+    async def seen(response) -> None:
+        answered.append(response.headers.get("X-Request-ID"))
+
+    message = unique(load(INSKRIVNING))
+    settings = Settings(fhir_base_url=fhir_base_url, journal_path=str(tmp_path / "j.sqlite3"), overdue_interval=0)
+    with TestClient(create_app(settings)) as client:
+        client.app.state.fhir._http.event_hooks["response"].append(seen)
+        posted = client.post(
+            "/messages",
+            content=codec.encode_xml(message),
+            headers={"Content-Type": "application/xml", "X-Request-ID": "ehr-vendor-7f3a"},
+        )
+        assert posted.status_code == 202
+        assert _until(client, message.id, ("delivered", "dead-lettered"))["state"] == "delivered"
+    assert answered.count("ehr-vendor-7f3a") >= 1  # the transaction (and the reads before it)
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1

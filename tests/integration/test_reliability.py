@@ -248,7 +248,7 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
     backend: Backend, fhir_base_url: str, hapi: Hapi, replicas: list[Served], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Our proxy in front of HAPI: 503s, 429 with Retry-After, resets and timeouts, before and after HAPI did the work."""
-    workload = Workload.build(60, seed=4711 + len(backend.name))
+    workload = Workload.build(40, seed=4711 + len(backend.name))
     origin, _, path = fhir_base_url.partition("/fhir")
     # A timeout well above HAPI's own latency on a slow machine: only the injected hangs time out.
     with FaultProxy(origin, faults=FAULTS, hang=14) as proxy:

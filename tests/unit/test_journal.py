@@ -8,7 +8,12 @@ tests/integration/test_reliability.py.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +25,10 @@ import pytest
 
 from adapter import codec
 from adapter.fhir_client import FhirClient
-from adapter.journal import Conflict, Journal
+from adapter.journal import Conflict, Journal, Query
+from adapter.journal_postgres import MIGRATIONS as PG_MIGRATIONS
 from adapter.journal_postgres import PostgresJournal
+from adapter.journal_sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from adapter.journal_sqlite import SqliteJournal
 from adapter.worker import RetryPolicy, Worker
 from tests.support import INSKRIVNING, load, unique
@@ -106,7 +113,7 @@ def test_the_schema_is_versioned_and_a_reopened_journal_keeps_everything(opener:
     j.close()
     again = opener()
     assert again.get("a1") is not None
-    assert again.schema_version() == (4 if isinstance(again, SqliteJournal) else 3)
+    assert again.schema_version() == len(SQLITE_MIGRATIONS if isinstance(again, SqliteJournal) else PG_MIGRATIONS)
 
 
 class _Server:
@@ -213,7 +220,10 @@ def test_the_cli_lists_the_journal_and_replays_dead_letters(tmp_path: Path, monk
     replayed = CliRunner().invoke(cli, ["replay", "--state", "dead-lettered"])
     assert replayed.exit_code == 0, replayed.output
     assert "2 of 2 messages queued again" in replayed.output
-    assert {r.state for r in SqliteJournal(path).list()} == {"replayed"}
+    again = SqliteJournal(path)
+    assert {r.state for r in again.list()} == {"replayed"}
+    assert sorted((e.action, e.message_id) for e in again.audit_log()) == [("replay", "a1"), ("replay", "b1")]
+    again.close()
     assert CliRunner().invoke(cli, ["replay", "nope"]).exit_code == 1
 
 
@@ -320,3 +330,77 @@ def test_an_operators_suspension_flags_are_kept_ended_and_withdrawn(opener: Open
         j.remove_suspension(other.id)
     with pytest.raises(KeyError):
         j.end_suspension(other.id, None, now=14.0)
+
+
+def _size(j: Journal) -> int:
+    """What the journal takes on disk: the SQLite file (and its WAL), or PostgreSQL's tables."""
+    if isinstance(j, SqliteJournal):
+        return sum(os.path.getsize(p) for p in (j.path, j.path + "-wal") if os.path.exists(p))
+    with j.tx(write=False) as tx:
+        row = tx.one("SELECT pg_total_relation_size('messages') + pg_total_relation_size('attempts')")
+    assert row is not None
+    return int(row[0])
+
+
+def _fill(j: Journal, prefix: str, n: int, *, now: float) -> None:
+    for i in range(n):
+        # Random bytes (base64) do not compress: the size on disk is the size of the documents.
+        _accept(j, f"{prefix}{i}", f"k{i}", now=now, doc=b"<x>" + base64.b64encode(os.urandom(15_000)) + b"</x>")
+    for record in j.claim("w", now=now, lease=60, limit=n):
+        j.attempt(record.message_id, status=200, latency_ms=5, error=None, outcome={"resourceType": "Bundle"}, now=now)
+        j.delivered(record.message_id, ["Communication/1"], now=now)
+
+
+def test_retention_prunes_bodies_keeps_what_operators_search_and_frees_the_space(opener: Opener) -> None:
+    j = opener()
+    _fill(j, "old", 150, now=10)
+    _accept(j, "waiting", "k-open", now=10, doc=b"<x>still to go</x>")
+    full = _size(j)
+    assert j.prune_bodies(before=100, now=200) == 150
+    assert j.prune_bodies(before=100, now=300) == 0  # once
+    (record,) = j.search(Query(message_id="old7"))
+    assert (record.state, record.document, record.pruned_at, record.server_ids) == ("delivered", b"", 200, ["Communication/1"])
+    assert len(j.search(Query(state="delivered", limit=500))) == 150  # still searchable
+    assert [a.outcome for a in j.attempts("old7")] == [None] and j.attempts("old7")[0].status == 200
+    assert j.bundle("old7") is None
+    waiting = j.get("waiting")
+    assert waiting is not None and waiting.document == b"<x>still to go</x>"  # only delivered bodies go
+    j.vacuum()
+    if isinstance(j, SqliteJournal):
+        assert _size(j) < full / 4, f"{_size(j)} bytes after VACUUM, {full} before"
+    # As much again fits in the space freed: without pruning the journal would double.
+    _fill(j, "new", 150, now=400)
+    assert _size(j) < full * 1.5, f"{_size(j)} bytes after refilling, {full} before pruning"
+
+
+def test_journal_tail_follows_changes_as_they_happen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = SqliteJournal(path)
+    _accept(j, "before", "k1", now=time.time())
+    env = {**os.environ, "SAMVERKAN_JOURNAL_PATH": str(path), "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", "journal", "tail", "--follow", "--interval", "0.1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "before" in first and "accepted" in first
+        _accept(j, "after", "k2", now=time.time() + 1)
+        j.claim("w", now=time.time() + 2, lease=60, limit=5)
+        j.dead_letter("after", "SAMV-4100: HTTP 422 from the FHIR server", now=time.time() + 3)
+        # Each look shows what changed since the last one; read until the dead letter shows.
+        seen, deadline = [], time.monotonic() + 30
+        while not any("dead-lettered" in line for line in seen):
+            assert time.monotonic() < deadline, f"tail showed only {seen}"
+            if select.select([proc.stdout], [], [], 1)[0]:
+                seen.append(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close() if proc.stdout else None
+        j.close()
+    text = "".join(seen)
+    assert "after" in text and "dead-lettered" in text and "HTTP 422" in text

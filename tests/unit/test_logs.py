@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
 import pytest
 
+from adapter.correlation import correlation_id
 from adapter.logs import setup_logging
 
 PNR = "191212121212"
@@ -57,3 +59,22 @@ def test_a_stack_dump_is_masked(logged) -> None:
     text = logged()
     assert "Stack (most recent call last)" in text
     assert PNR not in text
+
+
+def test_json_lines_carry_the_correlation_id_and_are_masked(logged) -> None:
+    setup_logging("INFO", "json")
+    token = correlation_id.set("req-1234")
+    try:
+        logging.getLogger("adapter.test").warning("refused patient %s", PNR)
+        try:
+            raise ValueError(f"bad number {PNR}")
+        except ValueError:
+            logging.getLogger("adapter.test").exception("failed")
+    finally:
+        correlation_id.reset(token)
+    logging.getLogger("adapter.test").warning("outside a request")
+    first, second, third = (json.loads(line) for line in logged().splitlines())
+    assert (first["level"], first["logger"], first["correlationId"]) == ("WARNING", "adapter.test", "req-1234")
+    assert first["message"] == "refused patient 19121212-****"
+    assert "ValueError: bad number 19121212-****" in second["exception"] and PNR not in second["exception"]
+    assert third["correlationId"] is None

@@ -1,0 +1,221 @@
+"""The relay log over HTTP: what operators search, read, replay and cancel (issue 7).
+
+    GET  /messages?state=&type=&sender=&recipient=&key=&id=&since=&until=&before=&limit=
+    POST /messages/search           the same filters as JSON, and ``patient`` (a full identity
+                                    number, matched through a keyed hash, never echoed)
+    GET  /messages/{id}             the record, every attempt, the masked document, links
+    GET  /messages/{id}/document    the document, masked; ``?reveal=true`` unmasks it for a user
+                                    with the reveal right, and the reveal is audited
+    GET  /messages/{id}/bundle      the transaction Bundle it was mapped to (masked likewise)
+    POST /messages/{id}/replay      a dead-lettered or cancelled message goes again (operator)
+    POST /messages/{id}/cancel      give up on a message; the later ones of its key go on (operator)
+    GET  /audit                     reveals, replays, cancels: who, what, when (auditor, operator)
+
+Lists are newest first; ``next`` is the URL of the following page. Nothing here shows an identity
+number unmasked except a reveal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .auth import Role, User
+from .journal import Journal, Record
+from .journal import Query as LogQuery
+from .outcome import operation_outcome
+from .patient_search import normalise
+from .redact import redact
+
+__all__ = ["router"]
+
+_VIEW = (Role.OPERATOR, Role.AUDITOR)
+
+
+class Filters(BaseModel):
+    """The relay log's filters; every one given must hold."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    state: str | None = None
+    type: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    key: str | None = None
+    id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    patient: str | None = Field(None, description="a full identity number (12 digits); only in POST /messages/search")
+
+
+def _outcome(status: int, code: str, text: str, element: str | None = None) -> JSONResponse:
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
+    if element:
+        issue["expression"] = [element]
+    return JSONResponse(operation_outcome(issue), status_code=status, media_type="application/fhir+json")
+
+
+def _not_found(message_id: str) -> JSONResponse:
+    return _outcome(404, "not-found", f"no message {message_id} in the journal")
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def router(fhir_base_url: str) -> APIRouter:
+    api = APIRouter(tags=["relay log"])
+
+    def journal(request: Request) -> Journal:
+        j: Journal = request.app.state.journal
+        return j
+
+    def caller(request: Request, *roles: Role) -> User:
+        user: User = request.app.state.accounts.require(request, *roles)
+        return user
+
+    async def page(request: Request, f: Filters, patient_hash: str | None = None) -> dict[str, Any]:
+        q = LogQuery(
+            state=f.state,
+            message_type=f.type,
+            sender=f.sender,
+            recipient=f.recipient,
+            key=f.key,
+            message_id=f.id,
+            since=_seconds(f.since),
+            until=_seconds(f.until),
+            patient_hash=patient_hash,
+            before=f.before,
+            limit=f.limit,
+        )
+        records = await asyncio.to_thread(journal(request).search, q)
+        following = None
+        if len(records) == f.limit and f.patient is None:
+            # The patient is never put in a URL (URLs are logged): that search pages by POST with ``before``.
+            shown = f.model_dump(exclude_none=True, exclude={"before", "patient"}, mode="json")
+            following = f"/messages?{urlencode({**shown, 'before': records[-1].seq})}"
+        last = records[-1].seq if records else None
+        return {"items": [r.summary() for r in records], "next": following, "last": last}
+
+    @api.get("/messages", response_model=None)
+    async def listed(
+        request: Request,
+        state: str | None = None,
+        type: str | None = None,
+        sender: str | None = None,
+        recipient: str | None = None,
+        key: str | None = None,
+        id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any] | JSONResponse:
+        """The relay log, newest first, filtered; ``next`` is the following page."""
+        caller(request, *_VIEW)
+        f = Filters(
+            state=state,
+            type=type,
+            sender=sender,
+            recipient=recipient,
+            key=key,
+            id=id,
+            since=since,
+            until=until,
+            before=before,
+            limit=limit,
+        )
+        return await page(request, f)
+
+    @api.post("/messages/search", response_model=None)
+    async def search(request: Request, body: Filters) -> dict[str, Any] | JSONResponse:
+        """As ``GET /messages``, and by the patient's identity number (in the body, never in a URL)."""
+        caller(request, *_VIEW)
+        if body.patient is None:
+            return await page(request, body)
+        number = normalise(body.patient)
+        if len(number) != 12 or not number.isdigit():
+            return _outcome(400, "invalid", "give the patient's full 12-digit identity number", "patient")
+        return await page(request, body, request.app.state.hasher(number))
+
+    @api.get("/messages/{message_id}", response_model=None)
+    async def detail(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        """The message's state, server ids (with links), every relay attempt, and its masked document."""
+        caller(request, *_VIEW)
+        j = journal(request)
+        record = await asyncio.to_thread(j.get, message_id)
+        if record is None:
+            return _not_found(message_id)
+        attempts = await asyncio.to_thread(j.attempts, message_id)
+        return {
+            **record.summary(),
+            "serverLinks": [f"{fhir_base_url.rstrip('/')}/{sid}" for sid in record.server_ids or []],
+            "document": _shown(record),
+            "bundle": f"/messages/{message_id}/bundle" if record.pruned_at is None else None,
+            "attemptLog": [a.as_json() for a in attempts],
+        }
+
+    @api.get("/messages/{message_id}/document", response_model=None)
+    async def document(message_id: str, request: Request, reveal: bool = False) -> Response:
+        """The inbound document, identity numbers masked; ``reveal=true`` (the reveal right) unmasks and is audited."""
+        user = caller(request, Role.REVEAL) if reveal else caller(request, *_VIEW)
+        j = journal(request)
+        record = await asyncio.to_thread(j.get, message_id)
+        if record is None:
+            return _not_found(message_id)
+        if record.pruned_at is not None:
+            return _outcome(410, "not-found", f"the document of {message_id} was pruned after the retention time")
+        if reveal:
+            await asyncio.to_thread(j.audit, user.name, "reveal", message_id, None, now=time.time())
+            return Response(record.document, media_type=record.content_type or "application/octet-stream")
+        return Response(_shown(record), media_type=record.content_type or "text/plain")
+
+    @api.get("/messages/{message_id}/bundle", response_model=None)
+    async def bundle(message_id: str, request: Request) -> Response:
+        """The transaction Bundle the message was mapped to when it was accepted, identity numbers masked."""
+        caller(request, *_VIEW)
+        found = await asyncio.to_thread(journal(request).bundle, message_id)
+        return _not_found(message_id) if found is None else Response(redact(found), media_type="application/fhir+json")
+
+    async def operator(request: Request, message_id: str, action: str) -> dict[str, Any] | JSONResponse:
+        user = caller(request, Role.OPERATOR)
+        j = journal(request)
+        try:
+            record: Record = await asyncio.to_thread(getattr(j, action), message_id, now=time.time())
+        except KeyError:
+            return _not_found(message_id)
+        except ValueError as exc:
+            return _outcome(409, "business-rule", str(exc))
+        await asyncio.to_thread(j.audit, user.name, action, message_id, None, now=time.time())
+        return dict(record.as_json())
+
+    @api.post("/messages/{message_id}/replay", response_model=None)
+    async def replay(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        return await operator(request, message_id, "replay")
+
+    @api.post("/messages/{message_id}/cancel", response_model=None)
+    async def cancel(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        return await operator(request, message_id, "cancel")
+
+    @api.get("/audit")
+    async def audit(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        """Who revealed, replayed or cancelled what, newest first."""
+        caller(request, *_VIEW)
+        return [e.as_json() for e in await asyncio.to_thread(journal(request).audit_log, limit=limit)]
+
+    return api
+
+
+def _shown(record: Record) -> str | None:
+    if record.pruned_at is not None:
+        return None
+    return redact(record.document.decode("utf-8", errors="replace"))

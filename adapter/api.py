@@ -50,6 +50,7 @@ from .patient_search import PatientHasher
 from .redact import redact
 from .relay import bundle_of
 from .reports import Episodes, load_units
+from .ui import ui_router
 from .watch import Watch
 from .worker import RetryPolicy, Worker
 
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     app.include_router(ops_router())
     app.include_router(reports_router(settings), dependencies=[Depends(viewer)])
     app.include_router(suspensions_router(), dependencies=[Depends(viewer)])
+    app.include_router(ui_router())
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:

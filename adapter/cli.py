@@ -11,7 +11,8 @@ samverkan journal prune --older-than DAYS  delete delivered and cancelled messag
 samverkan replay ID... | --state S         send dead-lettered (or cancelled) messages again
 samverkan report findings|overdue|payment|halland   the discharge rules' reports
 samverkan suspension add|end|list|remove   days the region's outpatient services were not available
-samverkan serve [--host H] [--port P]      run the HTTP API and the relay workers on uvicorn
+samverkan user add|list|remove             the operators' accounts of the console
+samverkan serve [--host H] [--port P]      run the HTTP API, the console and the relay workers on uvicorn
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from . import profiles
 from .cli_report import report_app
 from .cli_suspension import suspension_app
 from .cli_tail import tail
+from .cli_user import user_app
 from .codec import Limits, decode
 from .config import Settings
 from .fhir_client import FhirClient, RelayError
@@ -219,6 +221,7 @@ def profiles_docs(
 
 app.add_typer(report_app, name="report")
 app.add_typer(suspension_app, name="suspension")
+app.add_typer(user_app, name="user")
 
 journal_app = typer.Typer(help="the journal: list, tail, show, prune", no_args_is_help=False)
 app.add_typer(journal_app, name="journal")

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .auth import Role, User
 from .journal import Journal, Record
 from .journal import Query as LogQuery
-from .outcome import operation_outcome
+from .outcome import refusal
 from .patient_search import normalise
 from .redact import redact
 
@@ -57,15 +57,8 @@ class Filters(BaseModel):
     patient: str | None = Field(None, description="a full identity number (12 digits); only in POST /messages/search")
 
 
-def _outcome(status: int, code: str, text: str, element: str | None = None) -> JSONResponse:
-    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
-    if element:
-        issue["expression"] = [element]
-    return JSONResponse(operation_outcome(issue), status_code=status, media_type="application/fhir+json")
-
-
 def _not_found(message_id: str) -> JSONResponse:
-    return _outcome(404, "not-found", f"no message {message_id} in the journal")
+    return refusal(404, "not-found", f"no message {message_id} in the journal")
 
 
 def _seconds(moment: datetime | None) -> float | None:
@@ -144,7 +137,7 @@ def router(fhir_base_url: str) -> APIRouter:
             return await page(request, body)
         number = normalise(body.patient)
         if len(number) != 12 or not number.isdigit():
-            return _outcome(400, "invalid", "give the patient's full 12-digit identity number", "patient")
+            return refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
         return await page(request, body, request.app.state.hasher(number))
 
     @api.get("/messages/{message_id}", response_model=None)
@@ -173,7 +166,7 @@ def router(fhir_base_url: str) -> APIRouter:
         if record is None:
             return _not_found(message_id)
         if record.pruned_at is not None:
-            return _outcome(410, "not-found", f"the document of {message_id} was pruned after the retention time")
+            return refusal(410, "not-found", f"the document of {message_id} was pruned after the retention time")
         if reveal:
             await asyncio.to_thread(j.audit, user.name, "reveal", message_id, None, now=time.time())
             return Response(record.document, media_type=record.content_type or "application/octet-stream")
@@ -194,7 +187,7 @@ def router(fhir_base_url: str) -> APIRouter:
         except KeyError:
             return _not_found(message_id)
         except ValueError as exc:
-            return _outcome(409, "business-rule", str(exc))
+            return refusal(409, "business-rule", str(exc))
         await asyncio.to_thread(j.audit, user.name, action, message_id, None, now=time.time())
         return dict(record.as_json())
 

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .journal import Journal
-from .outcome import operation_outcome
+from .outcome import refusal
 
 __all__ = ["router"]
 
@@ -41,15 +41,8 @@ class EndSuspension(BaseModel):
     last_day: Annotated[date | None, Field(alias="to")]
 
 
-def _refused(status: int, code: str, text: str, element: str | None = None) -> JSONResponse:
-    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
-    if element:
-        issue["expression"] = [element]
-    return JSONResponse(operation_outcome(issue), status_code=status, media_type="application/fhir+json")
-
-
 def _no_flag(suspension_id: int) -> JSONResponse:
-    return _refused(404, "not-found", f"no suspension {suspension_id}")
+    return refusal(404, "not-found", f"no suspension {suspension_id}")
 
 
 def router() -> APIRouter:
@@ -67,13 +60,13 @@ def router() -> APIRouter:
     async def add(key: str, body: NewSuspension, request: Request) -> JSONResponse:
         j = journal(request)
         if not key.startswith("episode:"):
-            return _refused(422, "business-rule", "only a care episode (episode:...) has a payment clock to suspend", "key")
+            return refusal(422, "business-rule", "only a care episode (episode:...) has a payment clock to suspend", "key")
         if not await asyncio.to_thread(j.list, key=key, limit=1):
-            return _refused(404, "not-found", f"no messages of {key} in the journal", "key")
+            return refusal(404, "not-found", f"no messages of {key} in the journal", "key")
         try:
             flag = await asyncio.to_thread(j.suspend, key, body.first_day, body.last_day, body.reason, now=time.time())
         except ValueError as exc:
-            return _refused(422, "business-rule", str(exc), "to")
+            return refusal(422, "business-rule", str(exc), "to")
         return JSONResponse(flag.as_json(), status_code=201, headers={"Location": f"/suspensions/{flag.id}"})
 
     @api.patch("/suspensions/{suspension_id}", response_model=None)
@@ -83,7 +76,7 @@ def router() -> APIRouter:
         except KeyError:
             return _no_flag(suspension_id)
         except ValueError as exc:
-            return _refused(422, "business-rule", str(exc), "to")
+            return refusal(422, "business-rule", str(exc), "to")
         return flag.as_json()
 
     @api.delete("/suspensions/{suspension_id}", response_model=None)

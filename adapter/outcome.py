@@ -9,16 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.responses import JSONResponse
+
 from mappings.errors import SamverkanError
 
 from .fhir_client import Final
 from .redact import redact
 
-__all__ = ["operation_outcome", "outcome_of"]
+__all__ = ["operation_outcome", "outcome_of", "refusal"]
 
 
 def operation_outcome(*issues: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": list(issues)}
+
+
+def refusal(status: int, code: str, text: str, element: str | None = None) -> JSONResponse:
+    """An operator's request refused: one issue, naming the element (FHIRPath) when there is one."""
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
+    if element:
+        issue["expression"] = [element]
+    return JSONResponse(operation_outcome(issue), status_code=status, media_type="application/fhir+json")
 
 
 def outcome_of(err: SamverkanError) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from mappings.errors import DocumentTooLarge, SamverkanError
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
 
+from .api_fhir import router as fhir_router
 from .api_log import router as log_router
 from .api_ops import router as ops_router
 from .api_reports import router as reports_router
@@ -42,7 +43,7 @@ from .config import Settings
 from .correlation import CorrelationMiddleware, correlation_id
 from .fhir_client import FhirClient
 from .intake import GroupCommit
-from .journal import Accept, Journal, JournalUnavailable, open_journal
+from .journal import Accept, Journal, JournalUnavailable, Record, open_journal
 from .metrics import Metrics
 from .outcome import operation_outcome, outcome_of
 from .overdue import run_scheduler
@@ -236,30 +237,14 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         """The process is up; the journal's messages by state. (The FHIR server is not checked here.)"""
         return {"status": "ok", "journal": request.app.state.journal.counts()}
 
-    @app.post(
-        "/messages",
-        status_code=202,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/xml": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": "object"}},
-                },
-            }
-        },
-    )
-    async def post_message(request: Request) -> JSONResponse:
-        """Accepts one internal message (XML or JSON): 202 once it is journaled, with its status URL.
-
-        The same message id sent again answers with the first record and relays nothing new;
-        the same id with other content is a conflict (409).
-        """
+    async def take(
+        request: Request, raw: bytes, content_type: str | None, read: Callable[[], tuple[Message, bytes]]
+    ) -> tuple[Record, bool]:
+        """Reads a message (``read`` gives it and the internal document to journal), maps it, and
+        journals it: the record and whether it is new. A refusal is journaled with what was sent."""
         journal: Journal = request.app.state.journal
-        content_type = request.headers.get("content-type")
-        raw = await _read_body(request, limits.max_bytes)
         try:
-            message = decode(raw, content_type, limits=limits)
+            message, document = read()
             # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
             bundle = json.dumps(bundle_of(message), ensure_ascii=False, separators=(",", ":"))
             key = key_for(message, journal)
@@ -280,8 +265,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             message.id,
             key,
             message.type.value,
-            raw,
-            content_type or "",
+            document,
+            "application/xml" if document is not raw else content_type or "",
             time.time(),
             bundle,
             sender=message.sender.hsa_id,
@@ -293,6 +278,32 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         record, created = await request.app.state.intake.accept(item)
         if created:
             metrics.accepted.labels(message.type.value).inc()
+        return record, created
+
+    app.include_router(fhir_router(take, settings, limits))
+
+    @app.post(
+        "/messages",
+        status_code=202,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/xml": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            }
+        },
+    )
+    async def post_message(request: Request) -> JSONResponse:
+        """Accepts one internal message (XML or JSON): 202 once it is journaled, with its status URL.
+
+        The same message id sent again answers with the first record and relays nothing new;
+        the same id with other content is a conflict (409).
+        """
+        content_type = request.headers.get("content-type")
+        raw = await _read_body(request, limits.max_bytes)
+        record, created = await take(request, raw, content_type, lambda: (decode(raw, content_type, limits=limits), raw))
         body = {**record.as_json(), "duplicate": not created}
         return JSONResponse(body, status_code=202, headers={"Location": f"/messages/{record.message_id}"})
 

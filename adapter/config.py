@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     units_file: str | None = Field(
         None, description="JSON file mapping kommun units' HSA-ids to their kommunkod, for rule 13 (none: not checked)"
     )
+    fhir_answer_wait: float = Field(
+        10.0, ge=0, description="Seconds POST /fhir waits for the relay before it answers 202 with a status to poll"
+    )
     log_format: Literal["line", "json"] = Field("line", description="Logs as text lines or as one JSON object per line")
     users_file: str | None = Field(
         None, description="JSON file of operators' accounts (samverkan user add); none: the console is open, without reveal"

@@ -1,0 +1,243 @@
+"""A FHIR R4 endpoint for EHR vendors (issue 8, first part): what their systems send as FHIR goes
+the same way as an internal message, and the internal systems get their own document.
+
+    GET  /fhir/metadata             the CapabilityStatement: what is supported, our profiles
+    POST /fhir                      a transaction or batch Bundle holding one message
+                                    (a Communication of our message types and what it refers to)
+    POST /fhir/$process-message     a message Bundle: MessageHeader first, its event our message type
+
+The bundle is mapped back to the internal message (``mappings.from_fhir``), which passes the same
+XSD and domain checks as a document sent to ``POST /messages``, and is journaled as that internal
+document. From there it is relayed to the FHIR server under our profiles, in order per episode,
+with retries, exactly as if it had come in as XML. The same message id sent again answers with the
+first result. The vendor's request waits up to ``SAMVERKAN_FHIR_ANSWER_WAIT`` seconds for the
+relay: delivered, the answer is the transaction-response (or a response message, with
+``MessageHeader.response.code``); still on its way, 202 with ``Content-Location`` to poll.
+
+JSON only for now (``application/fhir+json``); XML gets 415 and the CapabilityStatement says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from mappings import from_fhir
+from mappings import identifiers as ids
+from mappings.errors import InvalidValue, MissingElement, NotWellFormed, UnsupportedMediaType
+from mappings.model import Message, MessageType
+
+from .codec import Limits, decode, encode_xml
+from .config import Settings
+from .journal import Journal, Record
+from .outcome import operation_outcome
+from .redact import redact
+
+__all__ = ["capability_statement", "router"]
+
+_FHIR_JSON = "application/fhir+json"
+Take = Callable[[Request, bytes, str | None, Callable[[], tuple[Message, bytes]]], Awaitable[tuple[Record, bool]]]
+
+
+def _json(raw: bytes, content_type: str | None, fmt: str | None) -> Mapping[str, Any]:
+    """The request's resource, or 400/415 naming what is wrong."""
+    wanted = (fmt or content_type or "").split(";")[0].strip().lower()
+    if "xml" in wanted:
+        raise UnsupportedMediaType("FHIR XML is not supported yet: send application/fhir+json")
+    if wanted not in ("application/fhir+json", "application/json", "json"):
+        raise UnsupportedMediaType(f"send a FHIR resource as application/fhir+json, not {wanted or 'nothing'}")
+    try:
+        resource = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise NotWellFormed("the body is not JSON (UTF-8)", path="Bundle", path_kind="fhirpath") from None
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
+        raise InvalidValue("the body must be a Bundle", path="Bundle.resourceType", path_kind="fhirpath")
+    return resource
+
+
+def _message(bundle: Mapping[str, Any], limits: Limits) -> tuple[Message, bytes]:
+    """The internal message in ``bundle`` and its document, checked as any internal document is."""
+    message = from_fhir(bundle)
+    document = encode_xml(message)
+    # The XSD and the domain checks of POST /messages, on what the internal systems will get.
+    return decode(document, "application/xml", limits=limits), document
+
+
+def _event(bundle: Mapping[str, Any]) -> tuple[Mapping[str, Any], MessageType]:
+    entries = bundle.get("entry") or []
+    header = (entries[0].get("resource") if entries and isinstance(entries[0], dict) else None) or {}
+    if header.get("resourceType") != "MessageHeader":
+        raise MissingElement(
+            "a message Bundle starts with its MessageHeader", path="Bundle.entry[0].resource", path_kind="fhirpath"
+        )
+    coding = header.get("eventCoding") or {}
+    try:
+        if coding.get("system") != ids.CS_MESSAGE_TYPE:
+            raise ValueError
+        return header, MessageType(str(coding.get("code")))
+    except ValueError:
+        raise InvalidValue(
+            f"MessageHeader.eventCoding must be a code of {ids.CS_MESSAGE_TYPE}",
+            path="MessageHeader.eventCoding",
+            path_kind="fhirpath",
+        ) from None
+
+
+def capability_statement(settings: Settings) -> dict[str, Any]:
+    resources = [
+        {
+            "type": t,
+            "supportedProfile": [ids.profile_url(t)],
+            "interaction": [],
+            "documentation": "written through a transaction, batch or message Bundle holding one message",
+        }
+        for t in sorted(ids.PROFILED)
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-03",
+        "kind": "instance",
+        "software": {"name": "samverkan-adapter"},
+        "implementation": {"description": "samverkan: internal care-coordination messages as FHIR R4"},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "One message per Bundle: a Communication whose category is a code of "
+                f"{ids.CS_MESSAGE_TYPE}, and the resources it refers to.",
+                "resource": resources,
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "operation": [
+                    {
+                        "name": "process-message",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+                    }
+                ],
+            }
+        ],
+        "messaging": [
+            {
+                "supportedMessage": [
+                    {"mode": "receiver", "definition": f"{ids.CANONICAL}/MessageDefinition/{t.value}"} for t in MessageType
+                ]
+            }
+        ],
+    }
+
+
+def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
+    api = APIRouter(prefix="/fhir", tags=["FHIR"])
+
+    @api.get("/metadata")
+    async def metadata() -> JSONResponse:
+        return JSONResponse(capability_statement(settings), media_type=_FHIR_JSON)
+
+    async def relayed(request: Request, record: Record) -> Record:
+        """The record once relayed (or given up on), or as it is when the wait is over."""
+        journal: Journal = request.app.state.journal
+        deadline = time.monotonic() + settings.fhir_answer_wait
+        while record.state not in ("delivered", "dead-lettered") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            current: Record | None = await asyncio.to_thread(journal.get, record.message_id)
+            record = current or record
+        return record
+
+    def pending(record: Record) -> JSONResponse:
+        issue = {
+            "severity": "information",
+            "code": "informational",
+            "diagnostics": f"accepted; being relayed ({record.state}): poll /messages/{record.message_id}",
+        }
+        return JSONResponse(
+            operation_outcome(issue),
+            status_code=202,
+            media_type=_FHIR_JSON,
+            headers={"Content-Location": f"/messages/{record.message_id}"},
+        )
+
+    def refused_upstream(record: Record) -> JSONResponse:
+        issue = {
+            "severity": "error",
+            "code": "processing",
+            "diagnostics": redact(record.last_error or "the FHIR server refused it"),
+        }
+        return JSONResponse(operation_outcome(issue), status_code=502, media_type=_FHIR_JSON)
+
+    @api.post("", response_model=None)
+    async def transaction(request: Request, _format: str | None = None) -> JSONResponse:
+        """A transaction or batch Bundle holding one message."""
+        raw = await request.body()
+        content_type = request.headers.get("content-type")
+
+        def read() -> tuple[Message, bytes]:
+            bundle = _json(raw, content_type, _format)
+            if bundle.get("type") not in ("transaction", "batch"):
+                raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
+            return _message(bundle, limits)
+
+        record, _ = await take(request, raw, content_type, read)
+        record = await relayed(request, record)
+        if record.state == "dead-lettered":
+            return refused_upstream(record)
+        if record.state != "delivered":
+            return pending(record)
+        kind = json.loads(raw).get("type")
+        entries = [{"response": {"status": "200 OK", "location": sid}} for sid in record.server_ids or []]
+        return JSONResponse({"resourceType": "Bundle", "type": f"{kind}-response", "entry": entries}, media_type=_FHIR_JSON)
+
+    @api.post("/$process-message", response_model=None)
+    async def process_message(request: Request, _format: str | None = None) -> JSONResponse:
+        """A message Bundle: its MessageHeader names the event, the rest is the message."""
+        raw = await request.body()
+        content_type = request.headers.get("content-type")
+        header: dict[str, Any] = {}
+
+        def read() -> tuple[Message, bytes]:
+            bundle = _json(raw, content_type, _format)
+            if bundle.get("type") != "message":
+                raise InvalidValue("$process-message takes a message Bundle", path="Bundle.type", path_kind="fhirpath")
+            found, event = _event(bundle)
+            header.update(found)
+            message, document = _message(bundle, limits)
+            if message.type is not event:
+                raise InvalidValue(
+                    f"the MessageHeader's event {event.value} is not the Communication's type {message.type.value}",
+                    path="MessageHeader.eventCoding",
+                    path_kind="fhirpath",
+                )
+            return message, document
+
+        record, _ = await take(request, raw, content_type, read)
+        record = await relayed(request, record)
+        if record.state == "dead-lettered":
+            return refused_upstream(record)
+        if record.state != "delivered":
+            return pending(record)
+        response_header = {
+            "resourceType": "MessageHeader",
+            "id": str(uuid.uuid4()),
+            "eventCoding": header.get("eventCoding"),
+            "source": {"endpoint": str(request.base_url).rstrip("/") + "/fhir"},
+            "response": {"identifier": header.get("id") or record.message_id, "code": "ok"},
+            "focus": [{"reference": sid.split("/_history/")[0]} for sid in record.server_ids or []],
+        }
+        answer = {
+            "resourceType": "Bundle",
+            "type": "message",
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "entry": [{"fullUrl": f"urn:uuid:{response_header['id']}", "resource": response_header}],
+        }
+        return JSONResponse(answer, media_type=_FHIR_JSON)
+
+    return api

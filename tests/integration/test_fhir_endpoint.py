@@ -1,0 +1,153 @@
+"""The adapter's FHIR endpoint as an EHR vendor uses it (issue 8, first part), in front of the
+real HAPI: a message sent as FHIR comes out as the internal document it was made from, reaches
+HAPI once under our profiles, and bad bundles get OperationOutcomes naming the element."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapter import codec
+from adapter.api import create_app
+from adapter.config import Settings
+from mappings import identifiers as ids
+from mappings import to_bundle
+from mappings.model import Message
+from tests.support import JOURNEYS, Renamer, load
+
+from .conftest import Hapi
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+JOURNEY = sorted(JOURNEYS[0].glob("*.xml"))
+
+
+@pytest.fixture
+def client(fhir_base_url: str, tmp_path):
+    settings = Settings(
+        fhir_base_url=fhir_base_url, journal_path=str(tmp_path / "j.sqlite3"), overdue_interval=0, fhir_answer_wait=30
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _journey() -> list[Message]:
+    rename = Renamer(random.Random())
+    return [rename(load(p)) for p in JOURNEY]
+
+
+def _as_message_bundle(message: Message) -> dict:
+    bundle = to_bundle(message)
+    header = {
+        "resourceType": "MessageHeader",
+        "id": str(uuid.uuid4()),
+        "eventCoding": {"system": ids.CS_MESSAGE_TYPE, "code": message.type.value},
+        "source": {"endpoint": "https://ehr.example/fhir"},
+    }
+    entries = [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in bundle["entry"]]
+    return {
+        "resourceType": "Bundle",
+        "type": "message",
+        "entry": [{"fullUrl": f"urn:uuid:{header['id']}", "resource": header}, *entries],
+    }
+
+
+def test_metadata_lists_what_is_supported_and_our_profiles(client: TestClient) -> None:
+    found = client.get("/fhir/metadata")
+    assert found.status_code == 200 and found.headers["content-type"].startswith("application/fhir+json")
+    cs = found.json()
+    assert (cs["resourceType"], cs["fhirVersion"], cs["format"]) == ("CapabilityStatement", "4.0.1", ["json"])
+    rest = cs["rest"][0]
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
+    assert [o["name"] for o in rest["operation"]] == ["process-message"]
+    profiles = {r["type"]: r["supportedProfile"] for r in rest["resource"]}
+    assert profiles["Communication"] == [ids.profile_url("Communication")]
+
+
+def test_a_journey_sent_as_fhir_becomes_the_internal_documents_and_reaches_hapi_once(client: TestClient, hapi: Hapi) -> None:
+    """Internal → FHIR (our mapping) → the vendor endpoint → internal gives back the original documents."""
+    for i, message in enumerate(_journey()):
+        bundle = to_bundle(message)
+        if i % 2:
+            bundle = {**bundle, "type": "batch"}
+        answered = client.post("/fhir", content=json.dumps(bundle), headers=FHIR_JSON)
+        assert answered.status_code == 200, (message.type, answered.text)
+        response = answered.json()
+        assert response["type"] == f"{bundle['type']}-response" and response["entry"]
+        assert all(e["response"]["location"] for e in response["entry"])
+        detail = client.get(f"/messages/{message.id}").json()
+        assert detail["state"] == "delivered"
+        stored = client.app.state.journal.get(message.id)
+        assert stored.document == codec.encode_xml(message), message.type  # what the internal systems get
+        assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+
+    again = client.post("/fhir", content=json.dumps(to_bundle(message)), headers=FHIR_JSON)
+    assert again.status_code == 200 and again.json()["entry"] == response["entry"]  # the first result
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+
+
+def test_process_message_answers_with_a_response_message(client: TestClient, hapi: Hapi) -> None:
+    message = _journey()[2]  # the Inskrivningsmeddelande
+    sent = _as_message_bundle(message)
+    answered = client.post("/fhir/$process-message", content=json.dumps(sent), headers=FHIR_JSON)
+    assert answered.status_code == 200, answered.text
+    header = answered.json()["entry"][0]["resource"]
+    assert header["resourceType"] == "MessageHeader"
+    assert header["response"] == {"identifier": sent["entry"][0]["resource"]["id"], "code": "ok"}
+    assert header["eventCoding"]["code"] == "Inskrivningsmeddelande"
+    assert any(f["reference"].startswith("Communication/") for f in header["focus"])
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+
+
+def test_without_the_relay_in_time_the_answer_is_202_with_a_status_to_poll(fhir_base_url: str, tmp_path) -> None:
+    settings = Settings(
+        fhir_base_url=fhir_base_url, journal_path=str(tmp_path / "j.sqlite3"), relay_parallel=0, fhir_answer_wait=0
+    )
+    message = _journey()[2]
+    with TestClient(create_app(settings)) as c:
+        answered = c.post("/fhir", content=json.dumps(to_bundle(message)), headers=FHIR_JSON)
+        assert answered.status_code == 202
+        assert answered.headers["Content-Location"] == f"/messages/{message.id}"
+        assert c.get(answered.headers["Content-Location"]).json()["state"] == "accepted"
+
+
+def _refusal(client: TestClient, body: bytes | str, status: int, element: str, path: str = "/fhir", **headers: str) -> None:
+    answered = client.post(path, content=body, headers={**FHIR_JSON, **headers})
+    assert answered.status_code == status, answered.text
+    outcome = answered.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = outcome["issue"][0]
+    assert element in (issue.get("expression") or issue.get("location") or [""])[0], issue
+
+
+def test_bad_bundles_get_an_outcome_naming_the_element_and_nothing_reaches_hapi(client: TestClient, hapi: Hapi) -> None:
+    message = _journey()[2]
+    good = to_bundle(message)
+    no_id = copy.deepcopy(good)
+    comm = next(e["resource"] for e in no_id["entry"] if e["resource"]["resourceType"] == "Communication")
+    comm["identifier"] = []
+    unknown_type = copy.deepcopy(good)
+    comm = next(e["resource"] for e in unknown_type["entry"] if e["resource"]["resourceType"] == "Communication")
+    comm["category"] = [{"coding": [{"system": ids.CS_MESSAGE_TYPE, "code": "Unknown"}]}]
+    no_patient = copy.deepcopy(good)
+    no_patient["entry"] = [e for e in no_patient["entry"] if e["resource"]["resourceType"] != "Patient"]
+    wrong_event = _as_message_bundle(message)
+    wrong_event["entry"][0]["resource"]["eventCoding"]["code"] = "Kvittens"
+
+    _refusal(client, b"{not json", 400, "Bundle")
+    _refusal(client, json.dumps({"resourceType": "Patient"}), 422, "Bundle.resourceType")
+    _refusal(client, json.dumps({**good, "type": "collection"}), 422, "Bundle.type")
+    _refusal(client, json.dumps({**good, "entry": []}), 422, "Bundle.entry")
+    _refusal(client, json.dumps(no_id), 422, "Communication.identifier")
+    _refusal(client, json.dumps(unknown_type), 422, "Communication.category")
+    _refusal(client, json.dumps(no_patient), 422, "Communication.subject")
+    _refusal(client, json.dumps(good), 422, "Bundle.type", path="/fhir/$process-message")
+    _refusal(client, json.dumps(wrong_event), 422, "MessageHeader.eventCoding", path="/fhir/$process-message")
+    xml = client.post("/fhir", content=b"<Bundle xmlns='http://hl7.org/fhir'/>", headers={"Content-Type": "application/fhir+xml"})
+    assert xml.status_code == 415 and "application/fhir+json" in xml.json()["issue"][0]["diagnostics"]
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 0
+    assert client.get(f"/messages/{message.id}").status_code == 404  # nothing journaled as accepted

@@ -142,6 +142,19 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     async def metadata() -> JSONResponse:
         return JSONResponse(capability_statement(settings), media_type=_FHIR_JSON)
 
+    async def answer(
+        request: Request, raw: bytes, read: Callable[[], tuple[Message, bytes]], done: Callable[[Record], dict[str, Any]]
+    ) -> JSONResponse:
+        """Takes the message ``read`` finds in ``raw``; answers with ``done(record)`` once relayed,
+        502 if the FHIR server refused it, 202 if the wait ran out first."""
+        record, _ = await take(request, raw, request.headers.get("content-type"), read)
+        record = await relayed(request, record)
+        if record.state == "dead-lettered":
+            return refused_upstream(record)
+        if record.state != "delivered":
+            return pending(record)
+        return JSONResponse(done(record), media_type=_FHIR_JSON)
+
     async def relayed(request: Request, record: Record) -> Record:
         """The record once relayed (or given up on), or as it is when the wait is over."""
         journal: Journal = request.app.state.journal
@@ -185,15 +198,12 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
                 raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
             return _message(bundle, limits)
 
-        record, _ = await take(request, raw, content_type, read)
-        record = await relayed(request, record)
-        if record.state == "dead-lettered":
-            return refused_upstream(record)
-        if record.state != "delivered":
-            return pending(record)
-        kind = json.loads(raw).get("type")
-        entries = [{"response": {"status": "200 OK", "location": sid}} for sid in record.server_ids or []]
-        return JSONResponse({"resourceType": "Bundle", "type": f"{kind}-response", "entry": entries}, media_type=_FHIR_JSON)
+        def done(record: Record) -> dict[str, Any]:
+            kind = json.loads(raw).get("type")
+            entries = [{"response": {"status": "200 OK", "location": sid}} for sid in record.server_ids or []]
+            return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": entries}
+
+        return await answer(request, raw, read, done)
 
     @api.post("/$process-message", response_model=None)
     async def process_message(request: Request, _format: str | None = None) -> JSONResponse:
@@ -217,27 +227,28 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
                 )
             return message, document
 
-        record, _ = await take(request, raw, content_type, read)
-        record = await relayed(request, record)
-        if record.state == "dead-lettered":
-            return refused_upstream(record)
-        if record.state != "delivered":
-            return pending(record)
-        response_header = {
-            "resourceType": "MessageHeader",
-            "id": str(uuid.uuid4()),
-            "eventCoding": header.get("eventCoding"),
-            "source": {"endpoint": str(request.base_url).rstrip("/") + "/fhir"},
-            "response": {"identifier": header.get("id") or record.message_id, "code": "ok"},
-            "focus": [{"reference": sid.split("/_history/")[0]} for sid in record.server_ids or []],
-        }
-        answer = {
-            "resourceType": "Bundle",
-            "type": "message",
-            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
-            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-            "entry": [{"fullUrl": f"urn:uuid:{response_header['id']}", "resource": response_header}],
-        }
-        return JSONResponse(answer, media_type=_FHIR_JSON)
+        def done(record: Record) -> dict[str, Any]:
+            return _response_message(request, header, record)
+
+        return await answer(request, raw, read, done)
 
     return api
+
+
+def _response_message(request: Request, header: Mapping[str, Any], record: Record) -> dict[str, Any]:
+    """The answer to $process-message: a message Bundle whose MessageHeader answers the request's."""
+    response_header = {
+        "resourceType": "MessageHeader",
+        "id": str(uuid.uuid4()),
+        "eventCoding": header.get("eventCoding"),
+        "source": {"endpoint": str(request.base_url).rstrip("/") + "/fhir"},
+        "response": {"identifier": header.get("id") or record.message_id, "code": "ok"},
+        "focus": [{"reference": sid.split("/_history/")[0]} for sid in record.server_ids or []],
+    }
+    return {
+        "resourceType": "Bundle",
+        "type": "message",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "entry": [{"fullUrl": f"urn:uuid:{response_header['id']}", "resource": response_header}],
+    }

@@ -15,12 +15,8 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +25,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from adapter import codec
 from mappings.model import Message
 from tests.faultproxy import FaultProxy
+from tests.serving import serve
 from tests.support import JOURNEYS, Renamer, load
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,56 +57,10 @@ STEPS = [
 NAME, PASSWORD = "rut", "a console test password"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _env(**settings: str) -> dict[str, str]:
     """This process's environment without any SAMVERKAN_ setting of the developer's, plus ``settings``."""
     kept = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKAN_") or k.startswith("SAMVERKAN_TEST_")}
     return {**kept, **settings}
-
-
-@contextmanager
-def _serve(env: dict[str, str], workdir: Path) -> Iterator[str]:
-    """`samverkan serve` as a user runs it, stopped (and its log shown on failure) at the end."""
-    port = _free_port()
-    log = (workdir / "serve.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "samverkan serve exited"
-            assert time.monotonic() < deadline, "samverkan serve did not answer /health in 30 s"
-            time.sleep(0.2)
-        yield url
-    except BaseException:
-        log.seek(0)
-        print(f"samverkan serve's log ends:\n{log.read()[-4000:]}")
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _forms(number: str) -> set[str]:
@@ -173,7 +124,7 @@ def test_an_operator_finds_a_dead_letter_replays_it_and_follows_the_journey(fhir
             SAMVERKAN_ALERT_INTERVAL="1",
             SAMVERKAN_OVERDUE_INTERVAL="0",
         )
-        with _serve(env, tmp_path) as url, sync_playwright() as playwright:
+        with serve(env, tmp_path) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})

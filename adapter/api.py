@@ -45,6 +45,7 @@ from .fhir_client import FhirClient
 from .intake import GroupCommit
 from .journal import Accept, Journal, JournalUnavailable, Record, open_journal
 from .metrics import Metrics
+from .outbound import OutboundWorker, channels
 from .outcome import operation_outcome, outcome_of
 from .overdue import run_scheduler
 from .patient_search import PatientHasher
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         # the lock in sleeps of up to 100 ms; one connection hands it over at once.
         worker_journal = open_journal(settings) if settings.relay_parallel > 0 and settings.journal_url else journal
         stop = asyncio.Event()
-        task = None
+        task = outbound_task = None
         if settings.relay_parallel > 0:
             policy = RetryPolicy(settings.max_attempts, settings.max_age, settings.retry_base, settings.retry_cap)
             worker = Worker(
@@ -151,6 +152,17 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             )
             app.state.worker = worker
             task = asyncio.create_task(worker.run(stop))
+            if channels(settings.outbound_dir, settings.outbound_url):
+                sender = OutboundWorker(
+                    worker_journal,
+                    directory=settings.outbound_dir,
+                    url=settings.outbound_url,
+                    policy=policy,
+                    timeout=settings.fhir_timeout,
+                    lease=settings.claim_lease,
+                    worker_id=settings.worker_id or f"{socket.gethostname()}:{settings.port}",
+                )
+                outbound_task = asyncio.create_task(sender.run(stop))
         background = []
         if settings.overdue_interval > 0:
             background.append(asyncio.create_task(run_scheduler(client, stop, interval=settings.overdue_interval)))
@@ -162,6 +174,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             stop.set()
             if task is not None:
                 await task  # finishes what it started, gives back the rest
+            if outbound_task is not None:
+                await outbound_task
             for job in background:
                 # A scheduler's round may walk thousands of Tasks; each write is conditional
                 # (If-Match), so one cut short is done again by the next round: no need to wait.
@@ -238,10 +252,16 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         return {"status": "ok", "journal": request.app.state.journal.counts()}
 
     async def take(
-        request: Request, raw: bytes, content_type: str | None, read: Callable[[], tuple[Message, bytes]]
+        request: Request,
+        raw: bytes,
+        content_type: str | None,
+        read: Callable[[], tuple[Message, bytes]],
+        *,
+        outbound: bool = False,
     ) -> tuple[Record, bool]:
         """Reads a message (``read`` gives it and the internal document to journal), maps it, and
-        journals it: the record and whether it is new. A refusal is journaled with what was sent."""
+        journals it: the record and whether it is new. A refusal is journaled with what was sent.
+        ``outbound``: the internal systems have not seen it (it came as FHIR): deliver it to them."""
         journal: Journal = request.app.state.journal
         try:
             message, document = read()
@@ -274,6 +294,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             patient_hash=request.app.state.hasher(message.patient.id_value),
             patient_name=" ".join(filter(None, (message.patient.given, message.patient.family))) or None,
             correlation_id=correlation_id.get(),
+            outbound=channels(settings.outbound_dir, settings.outbound_url) if outbound else (),
         )
         record, created = await request.app.state.intake.accept(item)
         if created:

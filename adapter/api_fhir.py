@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -44,7 +44,18 @@ from .redact import redact
 __all__ = ["capability_statement", "router"]
 
 _FHIR_JSON = "application/fhir+json"
-Take = Callable[[Request, bytes, str | None, Callable[[], tuple[Message, bytes]]], Awaitable[tuple[Record, bool]]]
+
+
+class Take(Protocol):
+    def __call__(
+        self,
+        request: Request,
+        raw: bytes,
+        content_type: str | None,
+        read: Callable[[], tuple[Message, bytes]],
+        *,
+        outbound: bool = False,
+    ) -> Awaitable[tuple[Record, bool]]: ...
 
 
 def _json(raw: bytes, content_type: str | None, fmt: str | None) -> Mapping[str, Any]:
@@ -147,7 +158,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     ) -> JSONResponse:
         """Takes the message ``read`` finds in ``raw``; answers with ``done(record)`` once relayed,
         502 if the FHIR server refused it, 202 if the wait ran out first."""
-        record, _ = await take(request, raw, request.headers.get("content-type"), read)
+        record, _ = await take(request, raw, request.headers.get("content-type"), read, outbound=True)
         record = await relayed(request, record)
         if record.state == "dead-lettered":
             return refused_upstream(record)

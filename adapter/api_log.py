@@ -9,6 +9,7 @@
     GET  /messages/{id}/bundle      the transaction Bundle it was mapped to (masked likewise)
     POST /messages/{id}/replay      a dead-lettered or cancelled message goes again (operator)
     POST /messages/{id}/cancel      give up on a message; the later ones of its key go on (operator)
+    POST /messages/{id}/outbound/replay   failed deliveries to the internal systems go again (operator)
     GET  /audit                     reveals, replays, cancels: who, what, when (auditor, operator)
 
 Lists are newest first; ``next`` is the URL of the following page. Nothing here shows an identity
@@ -155,6 +156,7 @@ def router(fhir_base_url: str) -> APIRouter:
             "document": _shown(record),
             "bundle": f"/messages/{message_id}/bundle" if record.pruned_at is None else None,
             "attemptLog": [a.as_json() for a in attempts],
+            "outbound": [o.as_json() for o in await asyncio.to_thread(j.outbound, message_id)],
         }
 
     @api.get("/messages/{message_id}/document", response_model=None)
@@ -198,6 +200,17 @@ def router(fhir_base_url: str) -> APIRouter:
     @api.post("/messages/{message_id}/cancel", response_model=None)
     async def cancel(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
         return await operator(request, message_id, "cancel")
+
+    @api.post("/messages/{message_id}/outbound/replay", response_model=None)
+    async def outbound_replay(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+        """Failed deliveries of the message to the internal systems go again (operator)."""
+        user = caller(request, Role.OPERATOR)
+        j = journal(request)
+        if await asyncio.to_thread(j.get, message_id) is None:
+            return _not_found(message_id)
+        again = await asyncio.to_thread(j.outbound_replay, message_id, now=time.time())
+        await asyncio.to_thread(j.audit, user.name, "outbound-replay", message_id, None, now=time.time())
+        return {"messageId": message_id, "requeued": again}
 
     @api.get("/audit")
     async def audit(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:

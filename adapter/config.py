@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     fhir_answer_wait: float = Field(
         10.0, ge=0, description="Seconds POST /fhir waits for the relay before it answers 202 with a status to poll"
     )
+    outbound_dir: str | None = Field(
+        None, description="Directory the internal document of each message that came in as FHIR is written to"
+    )
+    outbound_url: str | None = Field(
+        None, description="HTTP endpoint the internal document of each message that came in as FHIR is POSTed to"
+    )
     log_format: Literal["line", "json"] = Field("line", description="Logs as text lines or as one JSON object per line")
     users_file: str | None = Field(
         None, description="JSON file of operators' accounts (samverkan user add); none: the console is open, without reveal"

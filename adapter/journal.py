@@ -38,6 +38,7 @@ __all__ = [
     "Conflict",
     "Journal",
     "JournalUnavailable",
+    "Outbound",
     "Query",
     "Record",
     "Suspension",
@@ -132,6 +133,23 @@ class Accept:
     patient_hash: str | None = None  # keyed (adapter.search): searchable, never readable
     patient_name: str | None = None
     correlation_id: str | None = None
+    outbound: tuple[str, ...] = ()  # channels the internal document is to be delivered to
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One delivery of a message's internal document to an outbound channel."""
+
+    message_id: str
+    channel: str
+    state: str  # pending, retrying, delivering, done, failed
+    attempts: int
+    last_error: str | None
+    document: bytes = b""
+    correlation_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "state": self.state, "attempts": self.attempts, "lastError": self.last_error}
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +327,28 @@ class Journal:
 
     def changes(self, since: float, *, limit: int = 500) -> builtins.list[Record]:
         """Messages changed after ``since`` (accepted, claimed, delivered...), oldest change first."""
+        raise NotImplementedError
+
+    def outbound_claim(self, worker: str, *, now: float, lease: float, limit: int) -> builtins.list[Outbound]:
+        """Due deliveries, each the oldest open one of its key and channel (the internal systems get
+        an episode's messages in order)."""
+        raise NotImplementedError
+
+    def outbound_done(self, message_id: str, channel: str, *, now: float) -> None:
+        raise NotImplementedError
+
+    def outbound_retry(self, message_id: str, channel: str, when: float, error: str, *, now: float) -> None:
+        raise NotImplementedError
+
+    def outbound_failed(self, message_id: str, channel: str, error: str, *, now: float) -> None:
+        """Given up: it holds the later deliveries of its key to that channel until replayed."""
+        raise NotImplementedError
+
+    def outbound_replay(self, message_id: str, *, now: float) -> int:
+        """Failed deliveries of the message go again; how many."""
+        raise NotImplementedError
+
+    def outbound(self, message_id: str) -> builtins.list[Outbound]:
         raise NotImplementedError
 
     def waiting(self) -> tuple[int, float | None]:

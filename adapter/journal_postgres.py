@@ -115,6 +115,23 @@ MIGRATIONS: tuple[str, ...] = (
         value  TEXT NOT NULL
     );
     """,
+    # 5: the outbound channels to the internal systems (a directory, an HTTP endpoint) of messages
+    # that came in as FHIR, each delivery tracked and retried like a relay.
+    """
+    CREATE TABLE outbound (
+        message_id     TEXT NOT NULL REFERENCES messages (message_id),
+        channel        TEXT NOT NULL,
+        state          TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        next_attempt   DOUBLE PRECISION NOT NULL,
+        claimed_by     TEXT,
+        claim_expires  DOUBLE PRECISION,
+        last_error     TEXT,
+        updated_at     DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (message_id, channel)
+    );
+    CREATE INDEX outbound_due ON outbound (state, next_attempt);
+    """,
 )
 
 _MIGRATION_LOCK = 0x5A4D5645  # any constant shared by every replica

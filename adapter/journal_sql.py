@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, Protocol
 
-from .journal import Accept, Attempt, AuditEntry, Conflict, Journal, Query, Record, Suspension, digest
+from .journal import Accept, Attempt, AuditEntry, Conflict, Journal, Outbound, Query, Record, Suspension, digest
 
 __all__ = ["SqlJournal", "Tx"]
 
@@ -180,6 +180,13 @@ class SqlJournal(Journal):
                 )
                 row = tx.one(f"SELECT {STORED}, m.digest FROM messages m WHERE m.message_id = ?", (i.message_id,))
                 assert row is not None
+                if inserted:
+                    for channel in i.outbound:
+                        tx.run(
+                            "INSERT INTO outbound (message_id, channel, state, next_attempt, updated_at)"
+                            " VALUES (?, ?, 'pending', ?, ?)",
+                            (i.message_id, channel, i.now, i.now),
+                        )
                 if not inserted and row[-1] != d:
                     results.append(Conflict("this message id was sent before with other content", path="/Message/@id"))
                 else:
@@ -383,6 +390,64 @@ class SqlJournal(Journal):
             )
         return [record(r) for r in rows]
 
+    def outbound_claim(self, worker: str, *, now: float, lease: float, limit: int) -> builtins.list[Outbound]:
+        with self.tx(durable=False) as tx:
+            rows = tx.all(
+                f"""
+                SELECT o.message_id, o.channel, o.attempts, o.last_error, m.document, m.correlation_id
+                FROM outbound o JOIN messages m ON m.message_id = o.message_id
+                WHERE o.state IN ('pending', 'retrying', 'delivering')
+                  AND o.next_attempt <= ?
+                  AND (o.claimed_by IS NULL OR o.claim_expires < ?)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM outbound p JOIN messages pm ON pm.message_id = p.message_id
+                      WHERE p.channel = o.channel AND pm.key = m.key AND pm.seq < m.seq AND p.state <> 'done')
+                ORDER BY m.seq LIMIT ?{self.claim_lock.replace(" OF m ", " OF o ")}
+                """,
+                (now, now, limit),
+            )
+            for mid, channel, *_ in rows:
+                tx.run(
+                    "UPDATE outbound SET state = 'delivering', claimed_by = ?, claim_expires = ?, updated_at = ?"
+                    " WHERE message_id = ? AND channel = ?",
+                    (worker, now + lease, now, mid, channel),
+                )
+        return [Outbound(mid, ch, "delivering", int(n), err, bytes(doc), cid) for mid, ch, n, err, doc, cid in rows]
+
+    def _outbound_set(self, message_id: str, channel: str, now: float, state: str, **values: Any) -> None:
+        sets = "".join(f", {k} = ?" for k in values)
+        with self.tx(durable=False) as tx:
+            tx.run(
+                f"UPDATE outbound SET state = ?, claimed_by = NULL, claim_expires = NULL, updated_at = ?,"
+                f" attempts = attempts + 1{sets} WHERE message_id = ? AND channel = ?",
+                (state, now, *values.values(), message_id, channel),
+            )
+
+    def outbound_done(self, message_id: str, channel: str, *, now: float) -> None:
+        self._outbound_set(message_id, channel, now, "done", last_error=None)
+
+    def outbound_retry(self, message_id: str, channel: str, when: float, error: str, *, now: float) -> None:
+        self._outbound_set(message_id, channel, now, "retrying", next_attempt=when, last_error=error)
+
+    def outbound_failed(self, message_id: str, channel: str, error: str, *, now: float) -> None:
+        self._outbound_set(message_id, channel, now, "failed", last_error=error)
+
+    def outbound_replay(self, message_id: str, *, now: float) -> int:
+        with self.tx() as tx:
+            return tx.run(
+                "UPDATE outbound SET state = 'pending', attempts = 0, next_attempt = ?, updated_at = ?"
+                " WHERE message_id = ? AND state = 'failed'",
+                (now, now, message_id),
+            )
+
+    def outbound(self, message_id: str) -> builtins.list[Outbound]:
+        with self.tx(write=False) as tx:
+            rows = tx.all(
+                "SELECT message_id, channel, state, attempts, last_error FROM outbound WHERE message_id = ? ORDER BY channel",
+                (message_id,),
+            )
+        return [Outbound(mid, ch, st, int(n), err) for mid, ch, st, n, err in rows]
+
     def waiting(self) -> tuple[int, float | None]:
         with self.tx(write=False) as tx:
             row = tx.one(f"SELECT count(*), min(accepted_at) FROM messages WHERE state IN {_CLAIMABLE_SQL}")
@@ -396,13 +461,15 @@ class SqlJournal(Journal):
 
     def prune_bodies(self, before: float, *, now: float) -> int:
         with self.tx() as tx:
-            gone = "SELECT message_id FROM messages WHERE state = 'delivered' AND updated_at < ? AND pruned_at IS NULL"
-            tx.run(f"UPDATE attempts SET outcome = NULL WHERE message_id IN ({gone})", (before,))
-            return tx.run(
-                "UPDATE messages SET document = ?, bundle = NULL, pruned_at = ?"
-                " WHERE state = 'delivered' AND updated_at < ? AND pruned_at IS NULL",
-                (b"", now, before),
+            # A document still to be delivered to an internal system is kept until it is.
+            due = (
+                "state = 'delivered' AND updated_at < ? AND pruned_at IS NULL AND NOT EXISTS"
+                " (SELECT 1 FROM outbound o WHERE o.message_id = messages.message_id AND o.state <> 'done')"
             )
+            tx.run(
+                f"UPDATE attempts SET outcome = NULL WHERE message_id IN (SELECT message_id FROM messages WHERE {due})", (before,)
+            )
+            return tx.run(f"UPDATE messages SET document = ?, bundle = NULL, pruned_at = ? WHERE {due}", (b"", now, before))
 
     def audit(self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float) -> None:
         with self.tx() as tx:
@@ -463,8 +530,13 @@ class SqlJournal(Journal):
     def prune(self, before: float) -> int:
         """Deletes delivered and cancelled messages (and refusals) last changed before ``before``."""
         with self.tx() as tx:
-            gone = "SELECT message_id FROM messages WHERE state IN ('delivered', 'cancelled') AND updated_at < ?"
+            due = (
+                "state IN ('delivered', 'cancelled') AND updated_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM outbound o WHERE o.message_id = messages.message_id AND o.state <> 'done')"
+            )
+            gone = f"SELECT message_id FROM messages WHERE {due}"
             tx.run(f"DELETE FROM attempts WHERE message_id IN ({gone})", (before,))
-            n = tx.run("DELETE FROM messages WHERE state IN ('delivered', 'cancelled') AND updated_at < ?", (before,))
+            tx.run(f"DELETE FROM outbound WHERE message_id IN ({gone})", (before,))
+            n = tx.run(f"DELETE FROM messages WHERE {due}", (before,))
             tx.run("DELETE FROM rejected WHERE at < ?", (before,))
         return n

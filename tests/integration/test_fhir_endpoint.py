@@ -7,7 +7,11 @@ from __future__ import annotations
 import copy
 import json
 import random
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +22,7 @@ from adapter.config import Settings
 from mappings import identifiers as ids
 from mappings import to_bundle
 from mappings.model import Message
-from tests.support import JOURNEYS, Renamer, load
+from tests.support import INSKRIVNING, JOURNEYS, Renamer, load, unique
 
 from .conftest import Hapi
 
@@ -151,3 +155,68 @@ def test_bad_bundles_get_an_outcome_naming_the_element_and_nothing_reaches_hapi(
     assert xml.status_code == 415 and "application/fhir+json" in xml.json()["issue"][0]["diagnostics"]
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 0
     assert client.get(f"/messages/{message.id}").status_code == 404  # nothing journaled as accepted
+
+
+class _Internal(BaseHTTPRequestHandler):
+    """The internal systems' endpoint: refuses the first two documents with 503, then takes all."""
+
+    got: ClassVar[list[bytes]] = []
+    refusals: ClassVar[int] = 2
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if type(self).refusals > 0:
+            type(self).refusals -= 1
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+        else:
+            type(self).got.append(body)
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_messages_sent_as_fhir_reach_the_internal_systems_in_order_once_each(fhir_base_url: str, tmp_path) -> None:
+    _Internal.got, _Internal.refusals = [], 2
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _Internal)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    out = tmp_path / "out"
+    settings = Settings(
+        fhir_base_url=fhir_base_url,
+        journal_path=str(tmp_path / "j.sqlite3"),
+        overdue_interval=0,
+        fhir_answer_wait=30,
+        outbound_dir=str(out),
+        outbound_url=f"http://127.0.0.1:{endpoint.server_port}/in",
+        retry_base=0.1,
+        retry_cap=0.5,
+    )
+    journey = _journey()
+    try:
+        with TestClient(create_app(settings)) as c:
+            for message in journey:
+                assert c.post("/fhir", content=json.dumps(to_bundle(message)), headers=FHIR_JSON).status_code == 200
+            internal = unique(load(INSKRIVNING))  # from the internal systems: not sent back to them
+            assert (
+                c.post("/messages", content=codec.encode_xml(internal), headers={"Content-Type": "application/xml"}).status_code
+                == 202
+            )
+            deadline = time.monotonic() + 60
+            while any(o["state"] != "done" for m in journey for o in c.get(f"/messages/{m.id}").json()["outbound"]):
+                assert time.monotonic() < deadline, "not every document reached the internal systems in 60 s"
+                time.sleep(0.2)
+            assert c.get(f"/messages/{internal.id}").json()["outbound"] == []
+            retried = [o for m in journey for o in c.get(f"/messages/{m.id}").json()["outbound"] if o["attempts"] > 1]
+            assert retried, "the endpoint's 503s were not retried"
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+    documents = [codec.encode_xml(m) for m in journey]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{m.id}.xml" for m in journey)  # no partial files
+    assert all((out / f"{m.id}.xml").read_bytes() == d for m, d in zip(journey, documents, strict=True))
+    # Once each; and the episode's messages in the order they were sent (other keys may interleave).
+    assert sorted(_Internal.got) == sorted(documents)
+    episode = [d for m, d in zip(journey, documents, strict=True) if m.care_episode is not None]
+    assert [d for d in _Internal.got if d in episode] == episode

@@ -25,7 +25,7 @@ import pytest
 
 from adapter import codec
 from adapter.fhir_client import FhirClient
-from adapter.journal import Conflict, Journal, Query
+from adapter.journal import Accept, Conflict, Journal, Query
 from adapter.journal_postgres import MIGRATIONS as PG_MIGRATIONS
 from adapter.journal_postgres import PostgresJournal
 from adapter.journal_sqlite import MIGRATIONS as SQLITE_MIGRATIONS
@@ -404,3 +404,45 @@ def test_journal_tail_follows_changes_as_they_happen(tmp_path: Path) -> None:
         j.close()
     text = "".join(seen)
     assert "after" in text and "dead-lettered" in text and "HTTP 422" in text
+
+
+def test_outbound_deliveries_are_journaled_with_the_message_claimed_in_order_and_held_by_a_failure(opener: Opener) -> None:
+    j = opener()
+
+    def fhir_in(mid: str, key: str, now: float) -> None:
+        accepted = j.accept_many(
+            [Accept(mid, key, "T", f"<{mid}/>".encode(), "application/xml", now, outbound=("directory", "http"))]
+        )
+        assert isinstance(accepted[0], tuple)
+
+    fhir_in("a1", "A", 1)
+    fhir_in("a2", "A", 2)
+    fhir_in("b1", "B", 3)
+    _accept(j, "internal", "C", now=4)  # came from the internal systems: nothing to send back
+    first = j.outbound_claim("w", now=10, lease=60, limit=10)
+    # One per key and channel: a2 waits for a1 on each channel.
+    assert sorted((o.message_id, o.channel) for o in first) == [
+        ("a1", "directory"),
+        ("a1", "http"),
+        ("b1", "directory"),
+        ("b1", "http"),
+    ]
+    assert {o.document for o in first if o.message_id == "a1"} == {b"<a1/>"}
+    assert j.outbound_claim("other", now=11, lease=60, limit=10) == []  # claimed
+    j.outbound_done("a1", "directory", now=12)
+    j.outbound_failed("a1", "http", "HTTP 400 from the endpoint", now=12)
+    j.outbound_retry("b1", "http", 100, "HTTP 503", now=12)
+    j.outbound_done("b1", "directory", now=12)
+    assert [(o.message_id, o.channel) for o in j.outbound_claim("w", now=20, lease=60, limit=10)] == [("a2", "directory")]
+    assert j.outbound_claim("w", now=20, lease=60, limit=10) == []  # a1's failure holds a2 on http; b1 not due
+    assert [o.as_json()["state"] for o in j.outbound("a1")] == ["done", "failed"]
+    assert j.outbound_replay("a1", now=40) == 1
+    (again,) = j.outbound_claim("w", now=41, lease=60, limit=10)[:1]
+    assert (again.message_id, again.channel, again.attempts) == ("a1", "http", 0)
+    # A delivery not yet done keeps its message, and its document, through pruning.
+    for record in j.claim("w", now=50, lease=60, limit=10):
+        j.delivered(record.message_id, [], now=50)
+    assert j.prune_bodies(before=1000, now=60) == 1 and j.get("internal").pruned_at == 60
+    assert j.get("b1").document == b"<b1/>"
+    assert j.prune(before=1000) == 1 and j.get("internal") is None
+    assert j.get("a1") is not None and j.get("b1") is not None

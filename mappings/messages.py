@@ -247,6 +247,8 @@ class _Resolver:
 
     def __init__(self, bundle: Mapping[str, Any]):
         self._by_key: dict[str, Mapping[str, Any]] = {}
+        # Vendors contain what we send as entries (``"#p1"``); ours stay where they are read.
+        self._contained: dict[str, Mapping[str, Any] | None] = {}
         for entry in bundle.get("entry", ()):
             res = entry.get("resource")
             if not isinstance(res, Mapping):
@@ -255,6 +257,10 @@ class _Resolver:
                 self._by_key[entry["fullUrl"]] = res
             if "id" in res:
                 self._by_key[f"{res['resourceType']}/{res['id']}"] = res
+            for inner in res.get("contained", ()):
+                key = f"#{inner.get('id')}"
+                # The same local id in two resources with different content cannot be told apart.
+                self._contained[key] = inner if self._contained.get(key, inner) == inner else None
 
     def communications(self) -> list[Mapping[str, Any]]:
         # Each resource is indexed under two keys: count it once.
@@ -265,6 +271,12 @@ class _Resolver:
         target = (ref or {}).get("reference")
         if target is None:
             raise MissingElement("reference is missing", path=path, path_kind="fhirpath")
+        if target.startswith("#"):
+            inner = self._contained.get(target)
+            if inner is None:
+                why = "is used by two contained resources" if target in self._contained else "does not resolve"
+                raise MissingElement(f"the contained reference {target} {why}", path=path, path_kind="fhirpath")
+            return inner
         res = self._by_key.get(target)
         if res is None:
             # Absolute references from a searchset: match on the trailing Type/id.

@@ -22,7 +22,7 @@ from adapter.config import Settings
 from mappings import identifiers as ids
 from mappings import to_bundle
 from mappings.model import Message
-from tests.support import INSKRIVNING, JOURNEYS, Renamer, load, unique
+from tests.support import FIXTURES, INSKRIVNING, JOURNEYS, Renamer, load, unique
 
 from .conftest import Hapi
 
@@ -220,3 +220,25 @@ def test_messages_sent_as_fhir_reach_the_internal_systems_in_order_once_each(fhi
     assert sorted(_Internal.got) == sorted(documents)
     episode = [d for m, d in zip(journey, documents, strict=True) if m.care_episode is not None]
     assert [d for d in _Internal.got if d in episode] == episode
+
+
+VENDOR = FIXTURES / "vendor"
+VENDOR_EXPECTED = json.loads((VENDOR / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(VENDOR_EXPECTED["valid"]))
+def test_a_vendor_shaped_bundle_becomes_the_internal_document_it_describes(name: str, client: TestClient, hapi: Hapi) -> None:
+    """Contained resources, absolute references, extra elements, HSA-ids under Inera's OID, a
+    message Bundle: other valid shapes than ours give the same internal document."""
+    case = VENDOR_EXPECTED["valid"][name]
+    answered = client.post(case["endpoint"], content=(VENDOR / name).read_bytes(), headers=FHIR_JSON)
+    assert answered.status_code == 200, answered.text
+    source = load(FIXTURES / case["source"])
+    assert client.app.state.journal.get(source.id).document == codec.encode_xml(source)
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, source.id) == 1
+
+
+@pytest.mark.parametrize("name", sorted(VENDOR_EXPECTED["bad"]))
+def test_a_broken_vendor_bundle_gets_the_expected_outcome(name: str, client: TestClient) -> None:
+    case = VENDOR_EXPECTED["bad"][name]
+    _refusal(client, (VENDOR / "bad" / name).read_bytes(), case["status"], case["expression"], path=case["endpoint"])

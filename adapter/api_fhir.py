@@ -14,13 +14,14 @@ first result. The vendor's request waits up to ``SAMVERKAN_FHIR_ANSWER_WAIT`` se
 relay: delivered, the answer is the transaction-response (or a response message, with
 ``MessageHeader.response.code``); still on its way, 202 with ``Content-Location`` to poll.
 
-JSON only for now (``application/fhir+json``); XML gets 415 and the CapabilityStatement says so.
+JSON and XML (``application/fhir+json``, ``application/fhir+xml``) in; the answer in the format
+``_format`` or ``Accept`` asks for. What comes in is checked against base R4 first
+(``adapter.fhir_format``), then for what the mapping back needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,17 +29,18 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from mappings import from_fhir
 from mappings import identifiers as ids
-from mappings.errors import InvalidValue, MissingElement, NotWellFormed, UnsupportedMediaType
+from mappings.errors import InvalidValue, MissingElement, SamverkanError
 from mappings.model import Message, MessageType
 
 from .codec import Limits, decode, encode_xml
 from .config import Settings
+from .fhir_format import read_bundle, render, wants_xml
 from .journal import Journal, Record
-from .outcome import operation_outcome
+from .outcome import operation_outcome, outcome_of
 from .redact import redact
 
 __all__ = ["capability_statement", "router"]
@@ -56,22 +58,6 @@ class Take(Protocol):
         *,
         outbound: bool = False,
     ) -> Awaitable[tuple[Record, bool]]: ...
-
-
-def _json(raw: bytes, content_type: str | None, fmt: str | None) -> Mapping[str, Any]:
-    """The request's resource, or 400/415 naming what is wrong."""
-    wanted = (fmt or content_type or "").split(";")[0].strip().lower()
-    if "xml" in wanted:
-        raise UnsupportedMediaType("FHIR XML is not supported yet: send application/fhir+json")
-    if wanted not in ("application/fhir+json", "application/json", "json"):
-        raise UnsupportedMediaType(f"send a FHIR resource as application/fhir+json, not {wanted or 'nothing'}")
-    try:
-        resource = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise NotWellFormed("the body is not JSON (UTF-8)", path="Bundle", path_kind="fhirpath") from None
-    if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
-        raise InvalidValue("the body must be a Bundle", path="Bundle.resourceType", path_kind="fhirpath")
-    return resource
 
 
 def _message(bundle: Mapping[str, Any], limits: Limits) -> tuple[Message, bytes]:
@@ -120,7 +106,7 @@ def capability_statement(settings: Settings) -> dict[str, Any]:
         "software": {"name": "samverkan-adapter"},
         "implementation": {"description": "samverkan: internal care-coordination messages as FHIR R4"},
         "fhirVersion": "4.0.1",
-        "format": ["json"],
+        "format": ["json", "xml"],
         "rest": [
             {
                 "mode": "server",
@@ -149,22 +135,41 @@ def capability_statement(settings: Settings) -> dict[str, Any]:
 def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     api = APIRouter(prefix="/fhir", tags=["FHIR"])
 
+    def respond(request: Request, fmt: str | None, resource: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
+        body, media = render(resource, wants_xml(fmt, request.headers.get("accept")))
+        return Response(body, status_code=status, media_type=media, headers=headers)
+
     @api.get("/metadata")
-    async def metadata() -> JSONResponse:
-        return JSONResponse(capability_statement(settings), media_type=_FHIR_JSON)
+    async def metadata(request: Request, _format: str | None = None) -> Response:
+        return respond(request, _format, capability_statement(settings))
 
     async def answer(
-        request: Request, raw: bytes, read: Callable[[], tuple[Message, bytes]], done: Callable[[Record], dict[str, Any]]
-    ) -> JSONResponse:
+        request: Request,
+        fmt: str | None,
+        raw: bytes,
+        read: Callable[[], tuple[Message, bytes]],
+        done: Callable[[Record], dict[str, Any]],
+    ) -> Response:
         """Takes the message ``read`` finds in ``raw``; answers with ``done(record)`` once relayed,
-        502 if the FHIR server refused it, 202 if the wait ran out first."""
-        record, _ = await take(request, raw, request.headers.get("content-type"), read, outbound=True)
+        502 if the FHIR server refused it, 202 if the wait ran out first; all in the format asked for."""
+        try:
+            record, _ = await take(request, raw, request.headers.get("content-type"), read, outbound=True)
+        except SamverkanError as exc:
+            if exc.http_status >= 500:  # the journal is away: the app's handler adds Retry-After
+                raise
+            return respond(request, fmt, outcome_of(exc), exc.http_status)
         record = await relayed(request, record)
         if record.state == "dead-lettered":
-            return refused_upstream(record)
+            issue = {"severity": "error", "code": "processing", "diagnostics": redact(record.last_error or "refused")}
+            return respond(request, fmt, operation_outcome(issue), 502)
         if record.state != "delivered":
-            return pending(record)
-        return JSONResponse(done(record), media_type=_FHIR_JSON)
+            issue = {
+                "severity": "information",
+                "code": "informational",
+                "diagnostics": f"accepted; being relayed ({record.state}): poll /messages/{record.message_id}",
+            }
+            return respond(request, fmt, operation_outcome(issue), 202, **{"Content-Location": f"/messages/{record.message_id}"})
+        return respond(request, fmt, done(record))
 
     async def relayed(request: Request, record: Record) -> Record:
         """The record once relayed (or given up on), or as it is when the wait is over."""
@@ -176,55 +181,33 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
             record = current or record
         return record
 
-    def pending(record: Record) -> JSONResponse:
-        issue = {
-            "severity": "information",
-            "code": "informational",
-            "diagnostics": f"accepted; being relayed ({record.state}): poll /messages/{record.message_id}",
-        }
-        return JSONResponse(
-            operation_outcome(issue),
-            status_code=202,
-            media_type=_FHIR_JSON,
-            headers={"Content-Location": f"/messages/{record.message_id}"},
-        )
-
-    def refused_upstream(record: Record) -> JSONResponse:
-        issue = {
-            "severity": "error",
-            "code": "processing",
-            "diagnostics": redact(record.last_error or "the FHIR server refused it"),
-        }
-        return JSONResponse(operation_outcome(issue), status_code=502, media_type=_FHIR_JSON)
-
     @api.post("", response_model=None)
-    async def transaction(request: Request, _format: str | None = None) -> JSONResponse:
+    async def transaction(request: Request, _format: str | None = None) -> Response:
         """A transaction or batch Bundle holding one message."""
         raw = await request.body()
-        content_type = request.headers.get("content-type")
+        kind: list[str] = []
 
         def read() -> tuple[Message, bytes]:
-            bundle = _json(raw, content_type, _format)
+            bundle = read_bundle(raw, request.headers.get("content-type"))
             if bundle.get("type") not in ("transaction", "batch"):
                 raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
+            kind.append(bundle["type"])
             return _message(bundle, limits)
 
         def done(record: Record) -> dict[str, Any]:
-            kind = json.loads(raw).get("type")
             entries = [{"response": {"status": "200 OK", "location": sid}} for sid in record.server_ids or []]
-            return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": entries}
+            return {"resourceType": "Bundle", "type": f"{kind[0]}-response", "entry": entries}
 
-        return await answer(request, raw, read, done)
+        return await answer(request, _format, raw, read, done)
 
     @api.post("/$process-message", response_model=None)
-    async def process_message(request: Request, _format: str | None = None) -> JSONResponse:
+    async def process_message(request: Request, _format: str | None = None) -> Response:
         """A message Bundle: its MessageHeader names the event, the rest is the message."""
         raw = await request.body()
-        content_type = request.headers.get("content-type")
         header: dict[str, Any] = {}
 
         def read() -> tuple[Message, bytes]:
-            bundle = _json(raw, content_type, _format)
+            bundle = read_bundle(raw, request.headers.get("content-type"))
             if bundle.get("type") != "message":
                 raise InvalidValue("$process-message takes a message Bundle", path="Bundle.type", path_kind="fhirpath")
             found, event = _event(bundle)
@@ -241,7 +224,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         def done(record: Record) -> dict[str, Any]:
             return _response_message(request, header, record)
 
-        return await answer(request, raw, read, done)
+        return await answer(request, _format, raw, read, done)
 
     return api
 

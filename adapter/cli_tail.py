@@ -39,6 +39,7 @@ def tail(
         latest = sorted(journal.search(Query(limit=lines)), key=lambda r: (r.updated_at, r.seq))
         for r in latest:
             out.print(_line(r))
+        out.file.flush()  # a pipe (| grep, a log shipper) sees each change as it happens
         # Changes are read by time of change; a message seen at this time is not shown twice.
         since = max((r.updated_at for r in latest), default=0.0)
         shown = {(r.message_id, r.updated_at) for r in latest}
@@ -49,6 +50,7 @@ def tail(
                     out.print(_line(r))
                     shown.add((r.message_id, r.updated_at))
                 since = max(since, r.updated_at)
+            out.file.flush()
             shown = {s for s in shown if s[1] >= since}
     except KeyboardInterrupt:
         pass

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.bundle import Bundle as FhirBundle
 
 from adapter import codec
 from adapter.api import create_app
@@ -64,7 +65,7 @@ def test_metadata_lists_what_is_supported_and_our_profiles(client: TestClient) -
     found = client.get("/fhir/metadata")
     assert found.status_code == 200 and found.headers["content-type"].startswith("application/fhir+json")
     cs = found.json()
-    assert (cs["resourceType"], cs["fhirVersion"], cs["format"]) == ("CapabilityStatement", "4.0.1", ["json"])
+    assert (cs["resourceType"], cs["fhirVersion"], cs["format"]) == ("CapabilityStatement", "4.0.1", ["json", "xml"])
     rest = cs["rest"][0]
     assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
     assert [o["name"] for o in rest["operation"]] == ["process-message"]
@@ -151,8 +152,14 @@ def test_bad_bundles_get_an_outcome_naming_the_element_and_nothing_reaches_hapi(
     _refusal(client, json.dumps(no_patient), 422, "Communication.subject")
     _refusal(client, json.dumps(good), 422, "Bundle.type", path="/fhir/$process-message")
     _refusal(client, json.dumps(wrong_event), 422, "MessageHeader.eventCoding", path="/fhir/$process-message")
-    xml = client.post("/fhir", content=b"<Bundle xmlns='http://hl7.org/fhir'/>", headers={"Content-Type": "application/fhir+xml"})
-    assert xml.status_code == 415 and "application/fhir+json" in xml.json()["issue"][0]["diagnostics"]
+    bad_status = copy.deepcopy(good)
+    comm = next(e["resource"] for e in bad_status["entry"] if e["resource"]["resourceType"] == "Communication")
+    comm["sent"] = "yesterday afternoon"
+    _refusal(client, json.dumps(bad_status), 422, "sent")  # base R4: not a dateTime
+    text = client.post("/fhir", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415 and "application/fhir+json" in text.json()["issue"][0]["diagnostics"]
+    entity = b'<?xml version="1.0"?><!DOCTYPE b [<!ENTITY x SYSTEM "file:///etc/passwd">]><Bundle xmlns="http://hl7.org/fhir">&x;</Bundle>'
+    _refusal(client, entity, 400, "Bundle", **{"Content-Type": "application/fhir+xml"})
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 0
     assert client.get(f"/messages/{message.id}").status_code == 404  # nothing journaled as accepted
 
@@ -242,3 +249,26 @@ def test_a_vendor_shaped_bundle_becomes_the_internal_document_it_describes(name:
 def test_a_broken_vendor_bundle_gets_the_expected_outcome(name: str, client: TestClient) -> None:
     case = VENDOR_EXPECTED["bad"][name]
     _refusal(client, (VENDOR / "bad" / name).read_bytes(), case["status"], case["expression"], path=case["endpoint"])
+
+
+def test_fhir_xml_in_and_out(client: TestClient, hapi: Hapi) -> None:
+    """The same bundle as FHIR XML, the answer in XML when asked for, the message the same."""
+    message = _journey()[7]  # the Kallelse: an Appointment, contained PractitionerRoles
+    xml = FhirBundle.model_validate(to_bundle(message)).model_dump_xml()
+    answered = client.post(
+        "/fhir", content=xml, headers={"Content-Type": "application/fhir+xml", "Accept": "application/fhir+xml"}
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["content-type"].startswith("application/fhir+xml")
+    response = FhirBundle.model_validate_xml(answered.content)
+    assert response.type == "transaction-response" and response.entry
+    assert client.app.state.journal.get(message.id).document == codec.encode_xml(message)
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+    metadata = client.get("/fhir/metadata", params={"_format": "xml"})
+    assert metadata.headers["content-type"].startswith("application/fhir+xml") and b"<CapabilityStatement" in metadata.content
+    refused = client.post(
+        "/fhir",
+        content=b"<Bundle xmlns='http://hl7.org/fhir'><type value='transaction'/>",
+        headers={"Content-Type": "application/fhir+xml", "Accept": "application/fhir+xml"},
+    )
+    assert refused.status_code == 400 and b"<OperationOutcome" in refused.content

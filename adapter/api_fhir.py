@@ -22,6 +22,7 @@ JSON and XML (``application/fhir+json``, ``application/fhir+xml``) in; the answe
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -185,18 +186,19 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     async def transaction(request: Request, _format: str | None = None) -> Response:
         """A transaction or batch Bundle holding one message."""
         raw = await request.body()
-        kind: list[str] = []
+        sent: list[dict[str, Any]] = []
 
         def read() -> tuple[Message, bytes]:
             bundle = read_bundle(raw, request.headers.get("content-type"))
             if bundle.get("type") not in ("transaction", "batch"):
                 raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
-            kind.append(bundle["type"])
+            sent.append(bundle)
             return _message(bundle, limits)
 
         def done(record: Record) -> dict[str, Any]:
-            entries = [{"response": {"status": "200 OK", "location": sid}} for sid in record.server_ids or []]
-            return {"resourceType": "Bundle", "type": f"{kind[0]}-response", "entry": entries}
+            ours = request.app.state.journal.bundle(record.message_id)
+            entries = response_entries(sent[0], json.loads(ours) if ours else None, record.server_ids or [])
+            return {"resourceType": "Bundle", "type": f"{sent[0]['type']}-response", "entry": entries}
 
         return await answer(request, _format, raw, read, done)
 
@@ -227,6 +229,39 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         return await answer(request, _format, raw, read, done)
 
     return api
+
+
+def _identities(resource: Mapping[str, Any]) -> set[tuple[str, str, str]]:
+    """(type, system, value) of each business identifier; Inera's OID for HSA-ids read as ours."""
+    out = set()
+    for ident in resource.get("identifier") or []:
+        if isinstance(ident, Mapping) and "value" in ident:
+            system = ids.HSA_ID if ident.get("system") == ids.HSA_ID_INERA else str(ident.get("system"))
+            out.add((str(resource.get("resourceType")), system, str(ident["value"])))
+    return out
+
+
+def response_entries(sent: Mapping[str, Any], ours: Mapping[str, Any] | None, server_ids: list[str]) -> list[dict[str, Any]]:
+    """One response entry per entry the vendor sent, in its order (as FHIR wants of a
+    transaction-response): where the server holds it, found by business identifier among what the
+    relay wrote (our bundle's entries, in the order of ``server_ids``), else by type when the relay
+    wrote one resource of that type. Resources we do not keep (none matches) answer without one."""
+    written = [e.get("resource", {}) for e in (ours or {}).get("entry", [])]
+    if [r.get("resourceType") for r in written] != [sid.split("/")[0] for sid in server_ids]:
+        written = []  # not the bundle the relay wrote: match by type only
+    located = {key: sid for r, sid in zip(written, server_ids, strict=False) for key in _identities(r)}
+    by_type: dict[str, list[str]] = {}
+    for sid in server_ids:
+        by_type.setdefault(sid.split("/")[0], []).append(sid)
+    out = []
+    for entry in sent.get("entry") or []:
+        resource = entry.get("resource") or {}
+        found = next((located[k] for k in _identities(resource) if k in located), None)
+        same_type = by_type.get(str(resource.get("resourceType")), [])
+        if found is None and len(same_type) == 1:
+            found = same_type[0]
+        out.append({"response": {"status": "200 OK", **({"location": found} if found else {})}})
+    return out
 
 
 def _response_message(request: Request, header: Mapping[str, Any], record: Record) -> dict[str, Any]:

@@ -82,8 +82,10 @@ def test_a_journey_sent_as_fhir_becomes_the_internal_documents_and_reaches_hapi_
         answered = client.post("/fhir", content=json.dumps(bundle), headers=FHIR_JSON)
         assert answered.status_code == 200, (message.type, answered.text)
         response = answered.json()
-        assert response["type"] == f"{bundle['type']}-response" and response["entry"]
-        assert all(e["response"]["location"] for e in response["entry"])
+        assert response["type"] == f"{bundle['type']}-response"
+        # One answer per entry sent, in order, each where the server keeps that resource.
+        sent_types = [e["resource"]["resourceType"] for e in bundle["entry"]]
+        assert [e["response"]["location"].split("/")[0] for e in response["entry"]] == sent_types
         detail = client.get(f"/messages/{message.id}").json()
         assert detail["state"] == "delivered"
         stored = client.app.state.journal.get(message.id)
@@ -243,6 +245,16 @@ def test_a_vendor_shaped_bundle_becomes_the_internal_document_it_describes(name:
     assert answered.status_code == 200, answered.text
     source = load(FIXTURES / case["source"])
     assert client.app.state.journal.get(source.id).document == codec.encode_xml(source)
+    if case["endpoint"] == "/fhir":  # a transaction-response: one entry per entry sent, in order
+        if name.endswith(".xml"):
+            sent = [e.resource.get_resource_type() for e in FhirBundle.model_validate_xml((VENDOR / name).read_bytes()).entry]
+        else:
+            sent = [e["resource"]["resourceType"] for e in json.loads((VENDOR / name).read_text())["entry"]]
+        answers = [e["response"].get("location") for e in answered.json()["entry"]]
+        # Each found by its business identifier (HSA-ids under Inera's OID too), so the three
+        # Organizations of a message get their own ids.
+        assert [location.split("/")[0] for location in answers] == sent, answers
+        assert len(set(answers)) == len(answers)
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, source.id) == 1
 
 

@@ -73,6 +73,14 @@ def _check_days(first_day: date, last_day: date | None) -> None:
         raise ValueError(f"the last day {last_day} is before the first day {first_day}")
 
 
+def _state_is(state: str) -> str:
+    """A filter on the state operators see. Only a waiting message can show as held, so any other
+    state is its stored one and the index on it serves (the watcher asks for dead letters often)."""
+    if state == "held" or state in WAITING:
+        return f"m.state IN {_WAITING_SQL} AND ({_SHOWN_STATE}) = ?"
+    return "m.state = ?"
+
+
 def record(row: Sequence[Any]) -> Record:
     (mid, seq, key, mtype, state, attempts, accepted, queued, updated, next_at, server_ids, error, ctype, doc) = row[:14]
     sender, recipients, patient_name, correlation_id, pruned_at = row[14:]
@@ -326,7 +334,7 @@ class SqlJournal(Journal):
     def list(self, *, state: str | None = None, key: str | None = None, limit: int = 100) -> list[Record]:
         where, args = [], []
         if state is not None:
-            where.append(f"({_SHOWN_STATE}) = ?")
+            where.append(_state_is(state))
             args.append(state)
         if key is not None:
             where.append("m.key = ?")
@@ -362,7 +370,7 @@ class SqlJournal(Journal):
                 where.append(f"{column} = ?")
                 args.append(value)
         if query.state is not None:
-            where.append(f"({_SHOWN_STATE}) = ?")
+            where.append(_state_is(query.state))
             args.append(query.state)
         if query.recipient is not None:
             where.append("m.recipients LIKE ? ESCAPE '!'")

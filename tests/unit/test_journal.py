@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
-import select
+import queue
 import subprocess
 import sys
 import threading
@@ -392,11 +393,14 @@ def test_journal_tail_follows_changes_as_they_happen(tmp_path: Path) -> None:
         j.claim("w", now=time.time() + 2, lease=60, limit=5)
         j.dead_letter("after", "SAMV-4100: HTTP 422 from the FHIR server", now=time.time() + 3)
         # Each look shows what changed since the last one; read until the dead letter shows.
+        # (A thread reads: select() on a buffered pipe misses lines already in Python's buffer.)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
         seen, deadline = [], time.monotonic() + 30
         while not any("dead-lettered" in line for line in seen):
             assert time.monotonic() < deadline, f"tail showed only {seen}"
-            if select.select([proc.stdout], [], [], 1)[0]:
-                seen.append(proc.stdout.readline())
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=1))
     finally:
         proc.terminate()
         proc.wait(10)

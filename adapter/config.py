@@ -91,3 +91,31 @@ class Settings(BaseSettings):
     payment_file: str | None = Field(
         None, description="JSON file of payment rules per region (days, daily amounts); none: the law's defaults"
     )
+
+    # Senders (issue 9): who may post messages, and as which HSA-ids. See adapter/senders.py.
+    inbound_auth: Literal["required", "off"] = Field(
+        "required",
+        description="Senders must authenticate (API key or OAuth2 bearer token); off: anyone may post (a developer's machine)",
+    )
+    senders_file: str | None = Field(
+        None, description="JSON file of senders' API keys and the HSA-ids each may send as (samverkan sender add)"
+    )
+    jwt_keys_file: str | None = Field(
+        None, description="JWKS or PEM file of the public keys senders' bearer tokens are verified against"
+    )
+    jwt_issuer: str | None = Field(None, description="The `iss` a sender's bearer token must carry")
+    jwt_audience: str | None = Field(None, description="The `aud` a sender's bearer token must carry")
+    jwt_scope: str = Field("samverkan.send", description="Scope a sender's bearer token must grant")
+    jwt_hsa_claim: str = Field("hsa_ids", description="Claim of a bearer token listing the HSA-ids its holder may send as")
+    jwt_leeway: float = Field(30.0, ge=0, description="Seconds of clock skew allowed on a token's exp and nbf")
+
+    # The FHIR server (issue 9): OAuth2 client credentials and TLS. See adapter/fhir_auth.py.
+    fhir_token_url: str | None = Field(
+        None, description="OAuth2 token endpoint for the FHIR server (client credentials); none: no token is sent"
+    )
+    fhir_client_id: str | None = Field(None, description="OAuth2 client id of the adapter at the FHIR server's token endpoint")
+    fhir_client_secret: str | None = Field(None, description="OAuth2 client secret (prefer the settings file to the environment)")
+    fhir_scope: str | None = Field(None, description="Scope asked for with client credentials (e.g. system/*.write)")
+    fhir_ca_bundle: str | None = Field(
+        None, description="PEM file of the CAs the FHIR server's (and the outbound URL's) certificates are checked against"
+    )

@@ -27,6 +27,10 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Most tests are about other things than who may send: they run with sender authentication off.
+# The tests of authentication configure it explicitly (Settings(inbound_auth="required", ...)).
+os.environ.setdefault("SAMVERKAN_INBOUND_AUTH", "off")
 _TEST_PORT = os.environ.get("SAMVERKAN_TEST_HAPI_PORT", "8091")
 
 

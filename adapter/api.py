@@ -1,6 +1,7 @@
 """The HTTP API.
 
     POST /messages                  accept an internal message: 202 once it is in the journal
+                                    (the caller authenticates as a sender: adapter.senders)
     /messages..., /audit            the relay log: search, detail, replay, cancel (api_log)
     /reports/..., /episodes/{key}/timeline, /suspensions: see api_reports and api_suspensions
     GET  /health                    the process is up, with the journal's counts
@@ -28,7 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from mappings.errors import DocumentTooLarge, SamverkanError
+from mappings.errors import DocumentTooLarge, PathKind, SamverkanError, SenderNotPermitted
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
 
@@ -40,6 +41,7 @@ from .api_suspensions import router as suspensions_router
 from .auth import Accounts, NotAllowed, Role
 from .codec import Limits, decode
 from .config import Settings
+from .consent import check_information_transfer, stated
 from .correlation import CorrelationMiddleware, correlation_id
 from .fhir_client import FhirClient
 from .intake import GroupCommit
@@ -52,6 +54,7 @@ from .patient_search import PatientHasher
 from .redact import redact
 from .relay import bundle_of
 from .reports import Episodes, load_units
+from .senders import Caller, Senders, authenticated
 from .ui import ui_router
 from .watch import Watch
 from .worker import RetryPolicy, Worker
@@ -190,6 +193,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
 
     app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan)
     app.state.accounts = Accounts.load(settings.users_file)
+    app.state.senders = Senders(settings)
     app.state.worker = None
     metrics = app.state.metrics = Metrics()
     metrics.observe_journal(
@@ -234,8 +238,12 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
 
     @app.exception_handler(NotAllowed)
     async def not_allowed(request: Request, exc: NotAllowed) -> JSONResponse:
-        issue = {"severity": "error", "code": "security", "diagnostics": str(exc)}
-        return _outcome_response(exc.status, operation_outcome(issue))
+        # Nobody's credential is journaled: a 401 names no sender, and counting them is enough.
+        metrics.refused.labels("401" if exc.status == 401 else "403").inc()
+        issue = {"severity": "error", "code": "login" if exc.status == 401 else "forbidden", "diagnostics": str(exc)}
+        response = _outcome_response(exc.status, operation_outcome(issue))
+        response.headers.update(exc.headers)
+        return response
 
     async def viewer(request: Request) -> None:
         request.app.state.accounts.require(request, Role.OPERATOR, Role.AUDITOR)
@@ -257,17 +265,25 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         content_type: str | None,
         read: Callable[[], tuple[Message, bytes]],
         *,
+        caller: Caller,
+        sender_at: tuple[str, PathKind] = ("/Message/Sender/@hsaId", "xpath"),
         outbound: bool = False,
     ) -> tuple[Record, bool]:
-        """Reads a message (``read`` gives it and the internal document to journal), maps it, and
-        journals it: the record and whether it is new. A refusal is journaled with what was sent.
+        """Reads a message (``read`` gives it and the internal document to journal), checks that
+        ``caller`` may send it and that the patient's consent allows it, maps it, and journals it:
+        the record and whether it is new. A refusal is journaled with what was sent, and audited.
         ``outbound``: the internal systems have not seen it (it came as FHIR): deliver it to them."""
         journal: Journal = request.app.state.journal
+        message: Message | None = None
         try:
             message, document = read()
+            if not caller.may_send_as(message.sender.hsa_id):
+                path, kind = sender_at
+                raise SenderNotPermitted(f"{caller.name} may not send as this sender", path=path, path_kind=kind)
+            key = key_for(message, journal)
+            check_information_transfer(message, journal.information_transfer(key) if message.care_episode else None)
             # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
             bundle = json.dumps(bundle_of(message), ensure_ascii=False, separators=(",", ":"))
-            key = key_for(message, journal)
         except JournalUnavailable:
             raise
         except SamverkanError as exc:
@@ -279,6 +295,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 location=exc.path,
                 detail=redact(exc.detail),
                 now=time.time(),
+                actor=caller.name,
+                message_id=message.id if message is not None else None,
             )
             raise
         item = Accept(
@@ -295,6 +313,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             patient_name=" ".join(filter(None, (message.patient.given, message.patient.family))) or None,
             correlation_id=correlation_id.get(),
             outbound=channels(settings.outbound_dir, settings.outbound_url) if outbound else (),
+            information_transfer=stated(message),
         )
         record, created = await request.app.state.intake.accept(item)
         if created:
@@ -316,7 +335,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             }
         },
     )
-    async def post_message(request: Request) -> JSONResponse:
+    async def post_message(request: Request, caller: Caller = authenticated) -> JSONResponse:
         """Accepts one internal message (XML or JSON): 202 once it is journaled, with its status URL.
 
         The same message id sent again answers with the first record and relays nothing new;
@@ -324,7 +343,9 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         """
         content_type = request.headers.get("content-type")
         raw = await _read_body(request, limits.max_bytes)
-        record, created = await take(request, raw, content_type, lambda: (decode(raw, content_type, limits=limits), raw))
+        record, created = await take(
+            request, raw, content_type, lambda: (decode(raw, content_type, limits=limits), raw), caller=caller
+        )
         body = {**record.as_json(), "duplicate": not created}
         return JSONResponse(body, status_code=202, headers={"Location": f"/messages/{record.message_id}"})
 

@@ -34,7 +34,7 @@ from fastapi.responses import Response
 
 from mappings import from_fhir
 from mappings import identifiers as ids
-from mappings.errors import InvalidValue, MissingElement, SamverkanError
+from mappings.errors import InvalidValue, MissingElement, PathKind, SamverkanError
 from mappings.model import Message, MessageType
 
 from .codec import Limits, decode, encode_xml
@@ -43,6 +43,7 @@ from .fhir_format import read_bundle, render, wants_xml
 from .journal import Journal, Record
 from .outcome import operation_outcome, outcome_of
 from .redact import redact
+from .senders import Caller, authenticated
 
 __all__ = ["capability_statement", "router"]
 
@@ -57,6 +58,8 @@ class Take(Protocol):
         content_type: str | None,
         read: Callable[[], tuple[Message, bytes]],
         *,
+        caller: Caller,
+        sender_at: tuple[str, PathKind] = ...,
         outbound: bool = False,
     ) -> Awaitable[tuple[Record, bool]]: ...
 
@@ -150,11 +153,14 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         raw: bytes,
         read: Callable[[], tuple[Message, bytes]],
         done: Callable[[Record], dict[str, Any]],
+        caller: Caller,
     ) -> Response:
         """Takes the message ``read`` finds in ``raw``; answers with ``done(record)`` once relayed,
         502 if the FHIR server refused it, 202 if the wait ran out first; all in the format asked for."""
         try:
-            record, _ = await take(request, raw, request.headers.get("content-type"), read, outbound=True)
+            content_type = request.headers.get("content-type")
+            sender_at: tuple[str, PathKind] = ("Communication.sender", "fhirpath")
+            record, _ = await take(request, raw, content_type, read, caller=caller, sender_at=sender_at, outbound=True)
         except SamverkanError as exc:
             if exc.http_status >= 500:  # the journal is away: the app's handler adds Retry-After
                 raise
@@ -183,7 +189,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         return record
 
     @api.post("", response_model=None)
-    async def transaction(request: Request, _format: str | None = None) -> Response:
+    async def transaction(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A transaction or batch Bundle holding one message."""
         raw = await request.body()
         sent: list[dict[str, Any]] = []
@@ -200,10 +206,10 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
             entries = response_entries(sent[0], json.loads(ours) if ours else None, record.server_ids or [])
             return {"resourceType": "Bundle", "type": f"{sent[0]['type']}-response", "entry": entries}
 
-        return await answer(request, _format, raw, read, done)
+        return await answer(request, _format, raw, read, done, caller)
 
     @api.post("/$process-message", response_model=None)
-    async def process_message(request: Request, _format: str | None = None) -> Response:
+    async def process_message(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A message Bundle: its MessageHeader names the event, the rest is the message."""
         raw = await request.body()
         header: dict[str, Any] = {}
@@ -226,7 +232,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         def done(record: Record) -> dict[str, Any]:
             return _response_message(request, header, record)
 
-        return await answer(request, _format, raw, read, done)
+        return await answer(request, _format, raw, read, done, caller)
 
     return api
 

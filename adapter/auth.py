@@ -8,7 +8,7 @@ Local accounts live in a JSON file (``SAMVERKAN_USERS_FILE``), written by
 A browser logs in at ``/ui/login`` and carries a signed session cookie; a script may send the
 same account with HTTP Basic. Without a users file the operator routes are open to an anonymous
 operator who cannot reveal anything, and ``serve`` says so at start: for a developer's machine,
-never for production. (Senders of messages authenticate differently: issue 9.)
+never for production. (Senders of messages authenticate differently: ``adapter.senders``.)
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ ANONYMOUS = User("anonymous", frozenset({Role.OPERATOR}))
 class NotAllowed(Exception):
     """401 (nobody logged in) or 403 (logged in, without the role)."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None):
         super().__init__(detail)
         self.status = status
+        self.headers = headers or {}
 
 
 _N, _R, _P = 2**14, 8, 1

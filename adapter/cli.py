@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from mappings.errors import SamverkanError
 
 from . import profiles
 from .cli_report import report_app
+from .cli_sender import sender_app
 from .cli_suspension import suspension_app
 from .cli_tail import tail
 from .cli_user import user_app
@@ -62,7 +64,8 @@ async def _relay_all(paths: list[Path], settings: Settings) -> list[tuple[Path, 
         for path in paths:
             try:
                 message = decode(path.read_bytes(), _content_type(path), limits=limits)
-                results.append((path, await relay_message(message, fhir)))
+                # No journal: the file is accepted as it is read (a second run keeps the first AuditEvent).
+                results.append((path, await relay_message(message, fhir, recorded=datetime.now(UTC))))
             except SamverkanError as exc:
                 results.append((path, exc))
     return results
@@ -122,7 +125,8 @@ def _documents(path: Path) -> list[dict[str, Any]]:
         doc = json.loads(raw)
         if isinstance(doc, dict) and "resourceType" in doc:
             return list(profiles.resources_in(doc))
-    return list(profiles.resources_in(bundle_of(decode(raw, _content_type(path)))))
+    # What the relay would send now, its AuditEvent included.
+    return list(profiles.resources_in(bundle_of(decode(raw, _content_type(path)), recorded=datetime.now(UTC))))
 
 
 async def _validate_all(paths: list[Path], server: str | None) -> list[tuple[Path, str, list[profiles.Issue]]]:
@@ -222,6 +226,7 @@ def profiles_docs(
 app.add_typer(report_app, name="report")
 app.add_typer(suspension_app, name="suspension")
 app.add_typer(user_app, name="user")
+app.add_typer(sender_app, name="sender")
 
 journal_app = typer.Typer(help="the journal: list, tail, show, prune", no_args_is_help=False)
 app.add_typer(journal_app, name="journal")

@@ -134,6 +134,7 @@ class Accept:
     patient_name: str | None = None
     correlation_id: str | None = None
     outbound: tuple[str, ...] = ()  # channels the internal document is to be delivered to
+    information_transfer: bool | None = None  # the patient's consent, if the message states it
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +274,21 @@ class Journal:
         raise NotImplementedError
 
     def reject(
-        self, *, document: bytes, content_type: str | None, code: str, location: str | None, detail: str, now: float
+        self,
+        *,
+        document: bytes,
+        content_type: str | None,
+        code: str,
+        location: str | None,
+        detail: str,
+        now: float,
+        actor: str = "anonymous",
+        message_id: str | None = None,
     ) -> None:
+        """Keeps a refused document, and audits the refusal: who sent it, which message, why.
+
+        Refusals are audited here only, never on the FHIR server: an AuditEvent there would itself
+        tell every reader of the shared server that the patient was admitted."""
         raise NotImplementedError
 
     def claim(self, worker: str, *, now: float, lease: float, limit: int) -> list[Record]:
@@ -365,6 +379,10 @@ class Journal:
         raise NotImplementedError
 
     def audit(self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float) -> None:
+        raise NotImplementedError
+
+    def information_transfer(self, key: str) -> bool | None:
+        """The consent to information transfer the key's messages stated last (None: never)."""
         raise NotImplementedError
 
     def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:

@@ -132,6 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbound_due ON outbound (state, next_attempt);
     """,
+    # 6: the patient's consent to information transfer as the message stated it (null: not stated);
+    # the latest stated in an episode decides what later messages may share (adapter.consent).
+    """
+    ALTER TABLE messages ADD COLUMN information_transfer BOOLEAN;
+    """,
 )
 
 _MIGRATION_LOCK = 0x5A4D5645  # any constant shared by every replica

@@ -165,7 +165,8 @@ class SqlJournal(Journal):
                 inserted = tx.run(
                     "INSERT INTO messages (message_id, seq, key, message_type, digest, content_type, document, bundle, state,"
                     " next_attempt, accepted_at, queued_at, updated_at, sender, recipients, patient_hash, patient_name,"
-                    f" correlation_id) VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " correlation_id, information_transfer)"
+                    f" VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (message_id) DO NOTHING",
                     (
                         i.message_id,
@@ -184,6 +185,7 @@ class SqlJournal(Journal):
                         i.patient_hash,
                         i.patient_name,
                         i.correlation_id,
+                        i.information_transfer,
                     ),
                 )
                 row = tx.one(f"SELECT {STORED}, m.digest FROM messages m WHERE m.message_id = ?", (i.message_id,))
@@ -202,12 +204,26 @@ class SqlJournal(Journal):
         return results
 
     def reject(
-        self, *, document: bytes, content_type: str | None, code: str, location: str | None, detail: str, now: float
+        self,
+        *,
+        document: bytes,
+        content_type: str | None,
+        code: str,
+        location: str | None,
+        detail: str,
+        now: float,
+        actor: str = "anonymous",
+        message_id: str | None = None,
     ) -> None:
         with self.tx() as tx:
             tx.run(
                 "INSERT INTO rejected (at, digest, content_type, document, code, location, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (now, digest(document), content_type, document, code, location, detail),
+            )
+            where = f" at {location}" if location else ""
+            tx.run(
+                "INSERT INTO audit (at, actor, action, message_id, detail) VALUES (?, ?, 'refused', ?, ?)",
+                (now, actor, message_id, f"{code}{where}: {detail}"),
             )
 
     def claim(self, worker: str, *, now: float, lease: float, limit: int) -> list[Record]:
@@ -485,6 +501,15 @@ class SqlJournal(Journal):
                 "INSERT INTO audit (at, actor, action, message_id, detail) VALUES (?, ?, ?, ?, ?)",
                 (now, actor, action, message_id, detail),
             )
+
+    def information_transfer(self, key: str) -> bool | None:
+        with self.tx(write=False) as tx:
+            row = tx.one(
+                "SELECT information_transfer FROM messages WHERE key = ? AND information_transfer IS NOT NULL"
+                " AND state <> 'cancelled' ORDER BY seq DESC LIMIT 1",
+                (key,),
+            )
+        return None if row is None else bool(row[0])
 
     def audit_log(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
         with self.tx(write=False) as tx:

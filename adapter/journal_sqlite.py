@@ -130,6 +130,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbound_due ON outbound (state, next_attempt);
     """,
+    # 7: the patient's consent to information transfer as the message stated it (null: not stated);
+    # the latest stated in an episode decides what later messages may share (adapter.consent).
+    """
+    ALTER TABLE messages ADD COLUMN information_transfer INTEGER;
+    """,
 )
 
 

@@ -13,6 +13,9 @@
         ├── ContradictoryValues     2003
         ├── UnmappedCode            2004
         └── UnsupportedMessageType  2005
+    NotPermitted                5xxx: the document is readable and valid, but may not be sent
+        ├── SenderNotPermitted      5001  (403) the caller may not send as the message's sender
+        └── ConsentNotGiven         5002  (422) the patient has not consented to sharing this
 
 Relay errors (4xxx) live in ``adapter.fhir_client``; they subclass ``SamverkanError`` too.
 
@@ -28,15 +31,18 @@ from typing import ClassVar, Literal
 
 __all__ = [
     "CodecError",
+    "ConsentNotGiven",
     "ContradictoryValues",
     "DocumentTooLarge",
     "ForbiddenConstruct",
     "InvalidValue",
     "MappingError",
     "MissingElement",
+    "NotPermitted",
     "NotWellFormed",
     "SamverkanError",
     "SchemaViolation",
+    "SenderNotPermitted",
     "UnmappedCode",
     "UnsupportedMediaType",
     "UnsupportedMessageType",
@@ -156,3 +162,26 @@ class UnsupportedMessageType(MappingError):
 
     code = "SAMV-2005"
     issue_type = "not-supported"
+
+
+class NotPermitted(SamverkanError):
+    """The document could be read and is valid, but it may not be sent on (5xxx)."""
+
+    code = "SAMV-5000"
+    issue_type = "forbidden"
+    http_status = 403
+
+
+class SenderNotPermitted(NotPermitted):
+    """The caller's credential is not bound to the HSA-id the message says it is from."""
+
+    code = "SAMV-5001"
+    issue_type = "security"
+
+
+class ConsentNotGiven(NotPermitted):
+    """The patient has said no to what the message would share (DOMAIN.md rule 11)."""
+
+    code = "SAMV-5002"
+    issue_type = "business-rule"
+    http_status = 422

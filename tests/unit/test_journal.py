@@ -450,3 +450,22 @@ def test_outbound_deliveries_are_journaled_with_the_message_claimed_in_order_and
     assert j.get("b1").document == b"<b1/>"
     assert j.prune(before=1000) == 1 and j.get("internal") is None
     assert j.get("a1") is not None and j.get("b1") is not None
+
+
+def test_the_latest_consent_an_episode_stated_is_the_one_that_counts(opener: Opener) -> None:
+    j = opener()
+
+    def accept(mid: str, key: str, consent: bool | None, now: float) -> None:
+        j.accept_many([Accept(mid, key, "T", f"<{mid}/>".encode(), "application/xml", now, information_transfer=consent)])
+
+    assert j.information_transfer("E") is None
+    accept("m1", "E", True, 1.0)
+    accept("m2", "E", None, 2.0)  # states nothing: the earlier consent stands
+    assert j.information_transfer("E") is True
+    accept("m3", "E", False, 3.0)
+    accept("m4", "E", None, 4.0)
+    accept("other", "F", True, 5.0)  # another episode's consent is not this one's
+    assert j.information_transfer("E") is False
+    j.cancel("m3", now=6.0)  # an operator's cancel withdraws what the message said
+    assert j.information_transfer("E") is True
+    assert opener().information_transfer("E") is True  # kept, as every journal fact

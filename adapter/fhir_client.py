@@ -2,20 +2,24 @@
 
     RelayError (SamverkanError)     4xxx: the FHIR server did not take what we sent
     ├── Retryable                   4001 network error or timeout, 4002 5xx, 4003 429 (retry_after)
+    │   └── TokenRefused            4004 the token endpoint refused our client credentials (fhir_auth)
     └── Final                       4100 a 4xx: retrying cannot help; carries the server's
                                     OperationOutcome
 
 Every httpx failure is mapped in one place, :func:`mapped_errors`, so callers see only these.
+A certificate the CA bundle does not vouch for is a Retryable that says so. OAuth2 and TLS
+settings are applied by :meth:`FhirClient.from_settings` (see ``adapter.fhir_auth``).
 Searches send ``Cache-Control: no-cache``: HAPI caches identical searches for 60 s, and a
 read-after-write check must see the write.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -23,7 +27,19 @@ from mappings.errors import SamverkanError
 
 from .correlation import send_correlation_id
 
-__all__ = ["EntryResult", "FhirClient", "Final", "RelayError", "Retryable", "TransactionResult", "mapped_errors"]
+if TYPE_CHECKING:
+    from .config import Settings
+
+__all__ = [
+    "EntryResult",
+    "FhirClient",
+    "Final",
+    "RelayError",
+    "Retryable",
+    "TransactionResult",
+    "mapped_errors",
+    "timeouts",
+]
 
 _FHIR_JSON = "application/fhir+json"
 
@@ -61,15 +77,40 @@ class Final(RelayError):
         self.outcome = outcome
 
 
+def timeouts(seconds: float) -> httpx.Timeout:
+    """Every phase of a request bounded: connecting at most 10 s (a host that is down should fail
+    fast), reading, writing and waiting for a pooled connection ``seconds`` each."""
+    return httpx.Timeout(connect=min(seconds, 10.0), read=seconds, write=seconds, pool=seconds)
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind an httpx error (httpx and httpcore chain it with ``from``), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @contextmanager
-def mapped_errors(base_url: str) -> Iterator[None]:
+def mapped_errors(base_url: str, *, what: str = "the FHIR server") -> Iterator[None]:
     """Turns httpx's exceptions into :class:`Retryable` (the only ones it can raise for I/O)."""
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise Retryable(f"the FHIR server at {base_url} did not answer in time ({type(exc).__name__})", overload=True) from exc
+        raise Retryable(f"{what} at {base_url} did not answer in time ({type(exc).__name__})", overload=True) from exc
     except httpx.TransportError as exc:
-        raise Retryable(f"the FHIR server at {base_url} could not be reached ({type(exc).__name__})") from exc
+        tls = _tls_failure(exc)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            # Retryable: the certificate or SAMVERKAN_FHIR_CA_BUNDLE may be fixed without a replay.
+            raise Retryable(
+                f"{what} at {base_url} could not be reached: its TLS certificate was not trusted ({tls.verify_message});"
+                " SAMVERKAN_FHIR_CA_BUNDLE names the CAs it is checked against"
+            ) from exc
+        if tls is not None:
+            raise Retryable(f"{what} at {base_url} could not be reached: TLS failed ({tls.reason})") from exc
+        raise Retryable(f"{what} at {base_url} could not be reached ({type(exc).__name__})") from exc
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -129,19 +170,49 @@ class FhirClient:
 
     async with FhirClient("http://127.0.0.1:8080/fhir") as fhir:
         result = await fhir.transaction(bundle)
+    async with FhirClient.from_settings(settings) as fhir:   # with its token and CA bundle
+        ...
+
+    ``auth`` is an ``httpx.Auth`` (``adapter.fhir_auth.ClientCredentials``); ``verify`` what the
+    server's certificate is checked against (an ``ssl.SSLContext``, or True for httpx's CAs).
     """
 
     user_agent: ClassVar[str] = "samverkan-adapter"
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ):
         self.base_url = base_url.rstrip("/")
+        #: Kept for the adapter's other clients (the alert hook), which trust the same CAs.
+        self.verify = verify
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=timeout,
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else timeouts(timeout),
             transport=transport,
+            auth=auth,
+            verify=verify,
             headers={"Accept": _FHIR_JSON, "User-Agent": self.user_agent},
             event_hooks={"request": [send_correlation_id]},
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FhirClient:
+        """The client of ``settings.fhir_base_url`` with its timeouts, CA bundle and client credentials.
+
+        Raises ValueError for a CA bundle that cannot be read or half a set of credentials.
+        """
+        # Imported here: fhir_auth raises this module's errors, so it imports this module.
+        from .fhir_auth import client_credentials, tls_context
+
+        verify = tls_context(settings.fhir_ca_bundle)
+        auth = client_credentials(settings, verify=verify)
+        return cls(settings.fhir_base_url, timeout=settings.fhir_timeout, auth=auth, verify=verify)
 
     async def __aenter__(self) -> FhirClient:
         return self

@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = fhir or FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout)
+        client = fhir or FhirClient.from_settings(settings)
         journal = open_journal(settings)
         app.state.fhir, app.state.journal = client, journal
         app.state.hasher = PatientHasher.for_journal(journal, settings.search_key)

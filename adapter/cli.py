@@ -60,7 +60,7 @@ def _content_type(path: Path) -> str:
 async def _relay_all(paths: list[Path], settings: Settings) -> list[tuple[Path, RelayResult | SamverkanError]]:
     limits = Limits(max_bytes=settings.max_document_bytes, max_depth=settings.max_depth)
     results: list[tuple[Path, RelayResult | SamverkanError]] = []
-    async with FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout) as fhir:
+    async with FhirClient.from_settings(settings) as fhir:
         for path in paths:
             try:
                 message = decode(path.read_bytes(), _content_type(path), limits=limits)
@@ -200,7 +200,7 @@ def profiles_install(
     settings = Settings() if server is None else Settings(fhir_base_url=server)
 
     async def go() -> profiles.InstallResult:
-        async with FhirClient(settings.fhir_base_url, timeout=settings.fhir_timeout) as fhir:
+        async with FhirClient.from_settings(settings) as fhir:
             return await profiles.install(fhir)
 
     try:

@@ -9,6 +9,9 @@ delivery holds the later ones of its key until an operator replays it.
 
     SAMVERKAN_OUTBOUND_DIR=/srv/samverkan/out    {message id}.xml, written whole or not at all
     SAMVERKAN_OUTBOUND_URL=https://internal/in   POST, Content-Type application/xml, X-Request-ID
+
+An https endpoint's certificate is checked against ``verify``: the FHIR server's CA bundle
+(SAMVERKAN_FHIR_CA_BUNDLE) when one is set, as the internal systems share its private CA.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import os
 import re
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from .correlation import correlation_id, send_correlation_id
+from .fhir_client import timeouts
 from .journal import Journal, JournalUnavailable, Outbound
 from .redact import redact
 from .worker import RetryPolicy
@@ -80,13 +85,14 @@ class OutboundWorker:
         parallel: int = 4,
         worker_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        verify: ssl.SSLContext | bool = True,
     ):
         self.journal, self.url, self.clock = journal, url, clock
         self.directory = Path(directory) if directory else None
         self.policy = policy or RetryPolicy()
         self.lease, self.poll, self.parallel = lease, poll, parallel
         self.id = f"outbound:{worker_id or uuid.uuid4().hex[:8]}"
-        self._http = httpx.AsyncClient(timeout=timeout, event_hooks={"request": [send_correlation_id]})
+        self._http = httpx.AsyncClient(timeout=timeouts(timeout), verify=verify, event_hooks={"request": [send_correlation_id]})
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from .fhir_client import FhirClient, RelayError
+from .fhir_client import FhirClient, RelayError, timeouts
 from .journal import Journal
 from .journal import Query as LogQuery
 from .redact import redact
@@ -54,8 +55,11 @@ class Watch:
         *,
         alert_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        verify: ssl.SSLContext | bool | None = None,
     ):
         self.journal, self.fhir, self.alert_url, self.clock = journal, fhir, alert_url, clock
+        # An https hook trusts what the FHIR client trusts (SAMVERKAN_FHIR_CA_BUNDLE), unless told otherwise.
+        self.verify = fhir.verify if verify is None else verify
         self.state = WatchState()
         self.sent: list[dict[str, Any]] = []  # what was alerted, for /stats and the tests
 
@@ -106,7 +110,7 @@ class Watch:
         if self.alert_url is None:
             return
         try:
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with httpx.AsyncClient(timeout=timeouts(10.0), verify=self.verify) as client:
                 (await client.post(self.alert_url, json=event)).raise_for_status()
         except Exception as exc:  # an alert hook that is down must not stop the watching
             log.warning("the alert hook %s did not take the alert: %s", self.alert_url, redact(str(exc)))

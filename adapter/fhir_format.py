@@ -60,8 +60,8 @@ def read_bundle(raw: bytes, content_type: str | None) -> dict[str, Any]:
             model = Bundle.model_validate_xml(raw, xmlparser=_safe_parser())
         except ValidationError as exc:
             raise _invalid(exc) from None
-        except (ValueError, TypeError, etree.Error) as exc:
-            raise InvalidValue(f"not a FHIR R4 Bundle ({type(exc).__name__})", path="Bundle", path_kind="fhirpath") from None
+        except _READER_ERRORS as exc:
+            raise _unreadable(exc) from None
         bundle: dict[str, Any] = json.loads(model.model_dump_json())
         return bundle
     if media not in _JSON_TYPES:
@@ -76,7 +76,24 @@ def read_bundle(raw: bytes, content_type: str | None) -> dict[str, Any]:
         Bundle.model_validate(found)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    except _READER_ERRORS as exc:
+        raise _unreadable(exc) from None
     return found
+
+
+#: What fhir.resources' readers raise, besides ValidationError, on what R4 does not define: an
+#: unknown element in XML (KeyError), an unknown or non-string resourceType (KeyError, TypeError),
+#: an element in no namespace (KeyError).
+_READER_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, etree.Error)
+
+
+def _unreadable(exc: Exception) -> InvalidValue:
+    # The exception's text may quote the input (a personnummer): only its kind is told.
+    return InvalidValue(
+        f"not a FHIR R4 Bundle: an element or resource type R4 does not define ({type(exc).__name__})",
+        path="Bundle",
+        path_kind="fhirpath",
+    )
 
 
 def _invalid(exc: ValidationError) -> InvalidValue:

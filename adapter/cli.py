@@ -359,8 +359,13 @@ def serve(
     from .api import create_app
 
     settings = Settings()
+    try:
+        asgi = create_app(settings)
+    except ValueError as exc:  # a setting that cannot work (e.g. token keys without an issuer)
+        err.print(f"samverkan serve: {exc}", highlight=False)
+        raise typer.Exit(2) from None
     uvicorn.run(
-        create_app(settings),
+        asgi,
         host=host or settings.host,
         port=port or settings.port,
         log_config=logging_config(settings.log_level, settings.log_format),

@@ -141,7 +141,13 @@ class JwtVerifier:
             raise ValueError("SAMVERKAN_JWT_ISSUER and SAMVERKAN_JWT_AUDIENCE must be set with SAMVERKAN_JWT_KEYS_FILE")
         self.issuer, self.audience = settings.jwt_issuer, settings.jwt_audience
         self.scope, self.claim, self.leeway = settings.jwt_scope, settings.jwt_hsa_claim, settings.jwt_leeway
-        self.keys = self._load(Path(settings.jwt_keys_file))
+        path = Path(settings.jwt_keys_file)
+        try:
+            self.keys = self._load(path)
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            raise ValueError(f"cannot use the senders' token keys in {path}: {exc}") from exc
+        if not self.keys:
+            raise ValueError(f"no signing key in {path}")
 
     @staticmethod
     def _load(path: Path) -> dict[str | None, Any]:

@@ -20,9 +20,8 @@ from adapter import codec
 from adapter.api import create_app
 from adapter.cli import app as cli
 from adapter.config import Settings
-from adapter.relay import bundle_of
 from mappings.model import Party
-from tests.support import INSKRIVNING, load, unique
+from tests.support import FIXTURES, INSKRIVNING, load, unique
 
 runner = CliRunner()
 MED1 = "SE2321000131-E000000000011"  # the sender of the Inskrivningsmeddelande fixture
@@ -209,8 +208,7 @@ def test_a_pem_key_and_an_ec_algorithm_work_too(tmp_path: Path) -> None:
 
 
 def test_the_fhir_doors_authenticate_and_name_the_communications_sender(token_client: TestClient, keys: dict[str, Any]) -> None:
-    message = unique(load(INSKRIVNING))
-    bundle = json.dumps(bundle_of(message))
+    bundle = (FIXTURES / "vendor" / "inskrivning-contained.json").read_text()
     headers = {"Content-Type": "application/fhir+json"}
     assert token_client.post("/fhir", content=bundle, headers=headers).status_code == 401
     token = _token(keys["private"], hsa_ids=[OTHER])
@@ -223,3 +221,16 @@ def test_the_fhir_doors_authenticate_and_name_the_communications_sender(token_cl
 def test_token_settings_without_issuer_or_audience_do_not_start(tmp_path: Path, keys: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="ISSUER and SAMVERKAN_JWT_AUDIENCE"):
         create_app(_settings(tmp_path, jwt_keys_file=str(keys["file"]), jwt_issuer=ISSUER))
+
+
+def test_serve_says_what_is_wrong_with_the_token_settings_and_does_not_start(tmp_path: Path, keys: dict[str, Any]) -> None:
+    env = {"SAMVERKAN_JWT_KEYS_FILE": str(keys["file"]), "SAMVERKAN_JOURNAL_PATH": str(tmp_path / "j.sqlite3")}
+    result = runner.invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 2
+    assert "SAMVERKAN_JWT_ISSUER" in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"keys": [{"kty": "RSA"}]}')
+    env = {**env, "SAMVERKAN_JWT_KEYS_FILE": str(broken), "SAMVERKAN_JWT_ISSUER": ISSUER, "SAMVERKAN_JWT_AUDIENCE": AUDIENCE}
+    result = runner.invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 2
+    assert str(broken) in result.stderr

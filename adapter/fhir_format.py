@@ -73,11 +73,14 @@ def read_bundle(raw: bytes, content_type: str | None) -> dict[str, Any]:
     if not isinstance(found, dict) or found.get("resourceType") != "Bundle":
         raise InvalidValue("the body must be a Bundle", path="Bundle.resourceType", path_kind="fhirpath")
     try:
-        Bundle.model_validate(found)
+        model = Bundle.model_validate(found)
     except ValidationError as exc:
         raise _invalid(exc) from None
     except _READER_ERRORS as exc:
         raise _unreadable(exc) from None
+    if (where := _coerced(found, json.loads(model.model_dump_json()))) is not None:
+        why = "not valid FHIR R4 JSON: null, or a value of another JSON type than R4 gives this element"
+        raise InvalidValue(why, path=_fhirpath(where), path_kind="fhirpath")
     return found
 
 
@@ -94,6 +97,29 @@ def _unreadable(exc: Exception) -> InvalidValue:
         path="Bundle",
         path_kind="fhirpath",
     )
+
+
+def _coerced(sent: Any, read: Any, loc: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Where the model took ``sent`` only by converting it (a number as a dateTime, a string of
+    JSON as an element, an object as an array of one) or a property is null: R4 JSON allows
+    neither, and the mapping reads what was sent. ``read`` is the model's own JSON of it."""
+    if isinstance(sent, dict) and isinstance(read, dict):
+        for key, value in sent.items():
+            if value is None:
+                return (*loc, key)
+            if key in read and (where := _coerced(value, read[key], (*loc, key))) is not None:
+                return where
+        return None
+    if isinstance(sent, list) and isinstance(read, list) and len(sent) == len(read):
+        for i, (item, its) in enumerate(zip(sent, read, strict=True)):
+            if (where := _coerced(item, its, (*loc, i))) is not None:
+                return where
+        return None
+    if isinstance(sent, bool) or isinstance(read, bool):
+        return None if type(sent) is type(read) else loc
+    if isinstance(sent, int | float) and isinstance(read, int | float):
+        return None
+    return None if type(sent) is type(read) else loc
 
 
 def _invalid(exc: ValidationError) -> InvalidValue:

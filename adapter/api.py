@@ -283,7 +283,9 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             key = key_for(message, journal)
             check_information_transfer(message, journal.information_transfer(key) if message.care_episode else None)
             # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
-            bundle = json.dumps(bundle_of(message), ensure_ascii=False, separators=(",", ":"))
+            bundle = json.dumps(
+                bundle_of(message, recorded=datetime.now().astimezone()), ensure_ascii=False, separators=(",", ":")
+            )
         except JournalUnavailable:
             raise
         except SamverkanError as exc:

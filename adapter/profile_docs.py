@@ -10,25 +10,27 @@ the pages and compares them with docs/profiles/, so the pages cannot drift from 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mappings import to_bundle
-
 from .codec import decode
 from .profiles import package
+from .relay import bundle_of
 
 __all__ = ["pages", "write_pages"]
 
 _FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "messages"
+#: The examples' acceptance time (an AuditEvent's ``recorded``): fixed, so the pages are stable.
+_ACCEPTED = datetime(2026, 3, 2, 8, 15, 0, 250000, tzinfo=UTC)
 
 
 def _example(resource_type: str) -> dict[str, Any] | None:
-    """The first resource of ``resource_type`` that a fixture maps to (most complete first)."""
+    """The first resource of ``resource_type`` that a fixture's relay sends (most complete first)."""
     best: dict[str, Any] | None = None
     for path in sorted(_FIXTURES.glob("*.*")) if _FIXTURES.is_dir() else []:
         ctype = "application/json" if path.suffix == ".json" else "application/xml"
-        for entry in to_bundle(decode(path.read_bytes(), ctype))["entry"]:
+        for entry in bundle_of(decode(path.read_bytes(), ctype), recorded=_ACCEPTED)["entry"]:
             res = entry["resource"]
             if res["resourceType"] == resource_type and (best is None or len(json.dumps(res)) > len(json.dumps(best))):
                 best = res

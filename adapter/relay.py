@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from mappings import to_fhir
+from mappings.audit import audit_entry
 from mappings.bundle import Entry, transaction
 from mappings.model import Message
 
@@ -96,20 +98,26 @@ async def _onto_server(entries: list[Entry], fhir: FhirClient, cache: StateCache
     return [merged.get(id(e), e) for e in entries]
 
 
-def entries_of(message: Message) -> list[Entry]:
-    """What a message becomes on the server: its mapping, and the Tasks of the Kvittenser it waits for."""
+def entries_of(message: Message, *, recorded: datetime) -> list[Entry]:
+    """What a message becomes on the server: its mapping, the Tasks of the Kvittenser it waits
+    for, and the AuditEvent of its relay (``recorded``: when the journal accepted the message)."""
     entries = to_fhir(message)
-    return entries + acknowledgement_entries(message, entries)
+    entries += acknowledgement_entries(message, entries)
+    return [*entries, audit_entry(message, entries, recorded=recorded)]
 
 
-def bundle_of(message: Message) -> dict[str, Any]:
+def bundle_of(message: Message, *, recorded: datetime) -> dict[str, Any]:
     """The transaction :func:`relay_message` sends when nothing of it is on the server yet."""
-    return transaction(entries_of(message))
+    return transaction(entries_of(message, recorded=recorded))
 
 
-async def relay_message(message: Message, fhir: FhirClient, cache: StateCache | None = None) -> RelayResult:
+async def relay_message(
+    message: Message, fhir: FhirClient, cache: StateCache | None = None, *, recorded: datetime
+) -> RelayResult:
+    """Relays ``message``; ``recorded`` is the AuditEvent's time: when the journal accepted the
+    message, so that every retry and replay sends the same resource."""
     # Map completely before sending: a message that cannot be mapped sends nothing.
-    entries = entries_of(message)
+    entries = entries_of(message, recorded=recorded)
     stateful = [_identity(e) for e in entries if e.merge is not None]
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         bundle = transaction(await _onto_server(entries, fhir, cache))
@@ -140,5 +148,10 @@ async def relay_message(message: Message, fhir: FhirClient, cache: StateCache | 
 async def relay_document(
     raw: bytes, content_type: str | None, fhir: FhirClient, *, limits: Limits = DEFAULT_LIMITS
 ) -> RelayResult:
-    """Decode ``raw`` (XML or JSON) and relay it; a ``SamverkanError`` names what is wrong."""
-    return await relay_message(decode(raw, content_type, limits=limits), fhir)
+    """Decode ``raw`` (XML or JSON) and relay it; a ``SamverkanError`` names what is wrong.
+
+    Without a journal, the document is accepted now: the AuditEvent's ``recorded`` is the time of
+    this call. Relaying the same document again later leaves the first AuditEvent as it was
+    (conditional create), so the server keeps the time of the first relay.
+    """
+    return await relay_message(decode(raw, content_type, limits=limits), fhir, recorded=datetime.now(UTC))

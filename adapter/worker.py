@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mappings.errors import SamverkanError
 
@@ -158,9 +159,11 @@ class Worker:
         started = time.perf_counter()
         try:
             message = decode(record.document, record.content_type)
+            # The AuditEvent's time is the acceptance's: the same on every retry and replay.
+            recorded = datetime.fromtimestamp(record.accepted_at, UTC)
             # Bounded by the lease, so no other worker takes the message while this one still works on it.
             result: RelayResult | BaseException = await asyncio.wait_for(
-                relay_message(message, self.fhir, self.cache), self.lease * 0.8
+                relay_message(message, self.fhir, self.cache, recorded=recorded), self.lease * 0.8
             )
         except TimeoutError:
             result = Retryable(f"the relay took longer than {self.lease * 0.8:.0f} s (80 % of the claim's lease)", overload=True)

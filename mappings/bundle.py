@@ -7,7 +7,9 @@ The relay contract (ARCHITECTURE.md) decides the write of each resource type:
     Communication, Appointment, AuditEvent POST + ifNoneExist on the message id
 
 Every conditional URL is built by :func:`conditional_query`, so the same identity always gives
-the same string: HAPI 6.6+ guards parallel conditional creates by that exact string.
+the same string: HAPI 6.6+ guards parallel conditional creates by that exact string. R4's
+AuditEvent has no ``identifier``: its entry carries the one search that stands in for it
+(``mappings.audit.audit_query``, by message id).
 """
 
 from __future__ import annotations
@@ -54,11 +56,19 @@ class Entry:
     merge: Callable[[Resource | None], Resource] | None = field(default=None, compare=False)
     #: ``(id, versionId)`` of the server's resource this update was merged onto, if any.
     target: tuple[str, str | None] | None = None
+    #: The canonical search of a type without ``identifier`` (R4 AuditEvent), made by one function
+    #: of ``value``; None: ``identifier=system|value``.
+    query: str | None = None
+
+    @property
+    def condition(self) -> str:
+        """The conditional URL's query: how the server finds this entry's resource."""
+        return self.query if self.query is not None else conditional_query(self.system, self.value)
 
     @property
     def search(self) -> str:
         """``Type?identifier=...``: how the relay finds the current resource."""
-        return f"{self.resource['resourceType']}?{conditional_query(self.system, self.value)}"
+        return f"{self.resource['resourceType']}?{self.condition}"
 
     def onto(self, current: Resource) -> Entry:
         """This update applied to ``current``, the resource the server holds now.
@@ -75,7 +85,7 @@ class Entry:
 
     def as_json(self) -> dict[str, Any]:
         rtype = self.resource["resourceType"]
-        query = conditional_query(self.system, self.value)
+        query = self.condition
         if self.target is not None:
             request = {"method": "PUT", "url": f"{rtype}/{self.target[0]}"}
             if self.target[1] is not None:

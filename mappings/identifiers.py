@@ -153,6 +153,7 @@ PROFILED = frozenset(
         "Task",
         "CarePlan",
         "Consent",
+        "AuditEvent",
     }
 )
 

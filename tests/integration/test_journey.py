@@ -9,6 +9,7 @@ at the end, the episode, the referral and the plan are in the state the journey 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def _relay_all(messages: list[Message], base_url: str, hapi: Hapi) -> list[Relay
         results = []
         async with FhirClient(base_url) as fhir:
             for m in messages:
-                results.append(await relay_message(m, fhir))
+                results.append(await relay_message(m, fhir, recorded=datetime.now(UTC)))
                 # Read back before the next message changes the shared state.
                 assert from_fhir(hapi.message(m.id)) == m, f"{m.type.value} does not read back as sent"
         return results

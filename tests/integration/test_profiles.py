@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from mappings import to_bundle
 from tests.support import FIXTURES, INSKRIVNING, JOURNEYS, MESSAGES, Renamer, load
 
 from .conftest import Hapi
+
+#: When a message of these tests was accepted (the AuditEvent's recorded).
+ACCEPTED = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
 
 
 def _validate(base_url: str, resource: dict[str, Any], profile: str | None = None) -> list[profiles.Issue]:
@@ -63,7 +67,7 @@ def test_every_resource_of_every_fixture_passes_hapis_validate(
                 rename = Renamer()
                 for path in docs:
                     message = rename(load(path))
-                    await relay_message(message, fhir)
+                    await relay_message(message, fhir, recorded=datetime.now(UTC))
                     message_ids.append(message.id)
 
     asyncio.run(relay_all())
@@ -72,9 +76,11 @@ def test_every_resource_of_every_fixture_passes_hapis_validate(
         for entry in hapi.message(mid)["entry"]:
             res = entry["resource"]
             seen[f"{res['resourceType']}/{res['id']}"] = res
-            if res["resourceType"] == "Communication":  # and the acknowledgement Tasks that point to it
+            if res["resourceType"] == "Communication":  # and the acknowledgement Tasks and AuditEvent that point to it
                 for task in hapi.search("Task", {"focus": f"Communication/{res['id']}"}).get("entry", ()):
                     seen[f"Task/{task['resource']['id']}"] = task["resource"]
+                for event in hapi.search("AuditEvent", {"entity": f"Communication/{res['id']}"}).get("entry", ()):
+                    seen[f"AuditEvent/{event['resource']['id']}"] = event["resource"]
     by_type: Counter[str] = Counter()
     warnings = 0
     errors = []
@@ -93,6 +99,11 @@ def test_every_resource_of_every_fixture_passes_hapis_validate(
 def _resource(path: Any, resource_type: str) -> dict[str, Any]:
     bundle = to_bundle(load(path))
     return copy.deepcopy(next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type))
+
+
+def _audit_event() -> dict[str, Any]:
+    """The AuditEvent the relay sends with the Inskrivningsmeddelande."""
+    return copy.deepcopy(bundle_of(load(INSKRIVNING), recorded=ACCEPTED)["entry"][-1]["resource"])
 
 
 def _broken(key: str) -> dict[str, Any]:
@@ -116,12 +127,22 @@ def _broken(key: str) -> dict[str, Any]:
         del res["supportingInfo"]
     elif key in ("sam-task-1", "sam-task-2"):  # an acknowledgement Task that is also a referral's, or has no due time
         res = copy.deepcopy(
-            next(e["resource"] for e in bundle_of(load(INSKRIVNING))["entry"] if e["resource"]["resourceType"] == "Task")
+            next(
+                e["resource"]
+                for e in bundle_of(load(INSKRIVNING), recorded=ACCEPTED)["entry"]
+                if e["resource"]["resourceType"] == "Task"
+            )
         )
         if key == "sam-task-1":
             res["identifier"].append({"system": ids.SYS_REMISS, "value": "SE2321000131-E000000000201:REM-1"})
         else:
             del res["restriction"]
+    elif key == "sam-aud-1":  # the message's entity not named by its message id
+        res = _audit_event()
+        res["entity"][0]["name"] = "Inskrivningsmeddelande"
+    elif key == "sam-aud-2":  # the patient's entity not in the role of patient
+        res = _audit_event()
+        res["entity"][1]["role"].update(code="4", display="Domain Resource")
     elif key == "sam-pat-1":  # a patient identified by something else
         res = _resource(INSKRIVNING, "Patient")
         res["identifier"] = [{"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000131-E000000000011"}]
@@ -141,6 +162,8 @@ INVARIANTS = sorted(
 
 def test_every_invariant_has_a_negative_test() -> None:
     assert INVARIANTS == [
+        "sam-aud-1",
+        "sam-aud-2",
         "sam-com-1",
         "sam-com-2",
         "sam-cp-1",
@@ -163,6 +186,8 @@ def test_hapi_refuses_a_resource_that_breaks_the_invariant(key: str, fhir_base_u
 
 
 def _resource_unbroken(key: str) -> dict[str, Any]:
+    if key.startswith("sam-aud-"):
+        return _audit_event()
     messages = FIXTURES / "messages"
     source = {
         "sam-com-1": (messages / "Kvittens-01.json", "Communication"),

@@ -7,6 +7,7 @@ import json
 import random
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,7 +30,7 @@ from .conftest import Hapi
 def _relay(message: Message, base_url: str) -> RelayResult:
     async def go() -> RelayResult:
         async with FhirClient(base_url) as fhir:
-            return await relay_message(message, fhir)
+            return await relay_message(message, fhir, recorded=datetime.now(UTC))
 
     return asyncio.run(go())
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
 from adapter import profiles
 from adapter.cli import app as cli
 from adapter.profile_docs import pages
+from adapter.relay import bundle_of
 from mappings import identifiers as ids
 from mappings import to_bundle
 from tests.support import INSKRIVNING, ROOT, load
@@ -24,7 +26,10 @@ def test_every_extension_and_profile_we_use_is_defined_under_the_canonical_base(
 
 
 def test_every_resource_the_mappings_make_declares_its_profile() -> None:
-    for entry in to_bundle(load(INSKRIVNING))["entry"]:
+    # What the relay sends: the mapping, the acknowledgement Tasks and the AuditEvent.
+    relayed = bundle_of(load(INSKRIVNING), recorded=datetime(2026, 3, 2, 8, 15, tzinfo=UTC))
+    assert {e["resource"]["resourceType"] for e in relayed["entry"]} >= {"Task", "AuditEvent"}
+    for entry in relayed["entry"]:
         res = entry["resource"]
         assert res["meta"]["profile"] == [ids.profile_url(res["resourceType"])]
 
@@ -48,5 +53,5 @@ def test_validate_reports_a_structural_error_with_its_fhirpath_and_fails(tmp_pat
 def test_validate_passes_an_internal_message_through_its_mapping() -> None:
     result = CliRunner().invoke(cli, ["validate", str(INSKRIVNING)])
     assert result.exit_code == 0, result.output
-    # Patient, 3 Organizations, Encounter, Communication, and a Task per recipient's Kvittens.
-    assert "8 resources validated: 0 errors" in result.output
+    # Patient, 3 Organizations, Encounter, Communication, a Task per recipient's Kvittens, the AuditEvent.
+    assert "9 resources validated: 0 errors" in result.output

@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                     url=settings.outbound_url,
                     policy=policy,
                     timeout=settings.fhir_timeout,
+                    verify=client.verify,  # an https outbound URL trusts the CAs the FHIR server does
                     lease=settings.claim_lease,
                     worker_id=settings.worker_id or f"{socket.gethostname()}:{settings.port}",
                 )
@@ -191,6 +192,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             if fhir is None:
                 await client.aclose()
 
+    if fhir is None:
+        FhirClient.check_settings(settings)  # a CA bundle or credentials that cannot work stop the start here
     app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan)
     app.state.accounts = Accounts.load(settings.users_file)
     app.state.senders = Senders(settings)

@@ -214,6 +214,13 @@ class FhirClient:
         auth = client_credentials(settings, verify=verify)
         return cls(settings.fhir_base_url, timeout=settings.fhir_timeout, auth=auth, verify=verify)
 
+    @staticmethod
+    def check_settings(settings: Settings) -> None:
+        """Raises ValueError, as :meth:`from_settings` would, without opening anything."""
+        from .fhir_auth import client_credentials, tls_context
+
+        client_credentials(settings, verify=tls_context(settings.fhir_ca_bundle))
+
     async def __aenter__(self) -> FhirClient:
         return self
 

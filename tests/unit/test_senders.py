@@ -234,3 +234,14 @@ def test_serve_says_what_is_wrong_with_the_token_settings_and_does_not_start(tmp
     result = runner.invoke(cli, ["serve"], env=env)
     assert result.exit_code == 2
     assert str(broken) in result.stderr
+
+
+def test_serve_does_not_start_with_fhir_server_settings_that_cannot_work(tmp_path: Path) -> None:
+    env = {"SAMVERKAN_JOURNAL_PATH": str(tmp_path / "j.sqlite3"), "SAMVERKAN_FHIR_CA_BUNDLE": str(tmp_path / "missing.pem")}
+    result = runner.invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 2
+    assert "SAMVERKAN_FHIR_CA_BUNDLE" in result.stderr
+    env = {"SAMVERKAN_JOURNAL_PATH": str(tmp_path / "j.sqlite3"), "SAMVERKAN_FHIR_TOKEN_URL": "https://idp.example/token"}
+    result = runner.invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 2
+    assert "SAMVERKAN_FHIR_CLIENT" in result.stderr

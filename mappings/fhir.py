@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -20,6 +21,8 @@ __all__ = [
     "coding",
     "complex_extension",
     "concept",
+    "date_of",
+    "datetime_of",
     "evolve",
     "ext_value",
     "ext_values",
@@ -144,3 +147,40 @@ def code_as(kind: type[_E], code: object, path: str) -> _E:
         return kind(str(code))
     except ValueError:
         raise InvalidValue(f"not a known {kind.__name__} code", path=path, path_kind="fhirpath") from None
+
+
+def date_of(value: object, path: str) -> date:
+    """A FHIR date to the day as a ``date``; a year or a month alone (which R4 allows), or
+    anything else, is an ``InvalidValue`` at ``path``: internal messages carry whole dates.
+
+    >>> date_of("2026-03-10", "Communication.extension")
+    datetime.date(2026, 3, 10)
+    """
+    from .errors import InvalidValue
+
+    try:
+        if isinstance(value, str) and len(value) == 10:
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise InvalidValue("not a date to the day (YYYY-MM-DD)", path=path, path_kind="fhirpath")
+
+
+def datetime_of(value: object, path: str) -> datetime:
+    """A FHIR dateTime or instant with its time and time zone as a ``datetime``; a date alone, a
+    year or a month (which R4 allows for a dateTime), or anything else, is an ``InvalidValue`` at
+    ``path``: internal messages carry the moment.
+
+    >>> datetime_of("2026-03-10T08:30:00+01:00", "Communication.sent").isoformat()
+    '2026-03-10T08:30:00+01:00'
+    """
+    from .errors import InvalidValue
+
+    try:
+        if isinstance(value, str) and "T" in value:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                return moment
+    except ValueError:
+        pass
+    raise InvalidValue("not a date and time with a time zone", path=path, path_kind="fhirpath")

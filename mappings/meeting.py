@@ -22,11 +22,12 @@ The Appointment is written once (conditional create by message id), like the Com
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from . import identifiers as ids
-from .fhir import Resource, ext_value, extension, identifier, local_ref, reference
+from .errors import MissingElement
+from .fhir import Resource, datetime_of, ext_value, extension, identifier, local_ref, reference
 from .model import Meeting, MeetingMode, Message, Party
 from .shared import Builder, organization_from_fhir
 from .terminology import reverse, target_system, translate
@@ -80,7 +81,7 @@ def appointment_from_fhir(
     """The meeting and the invitees; ``resolve(reference, path)`` finds a referenced resource."""
     minutes = res.get("minutesDuration")
     mode_coding = ext_value(res, ids.EXT_MEETING_MODE, "valueCoding")
-    mode = MeetingMode(reverse(_MODE_MAP, mode_coding["code"], path="Appointment.extension")) if mode_coding else None
+    mode = MeetingMode(reverse(_MODE_MAP, str(mode_coding.get("code")), path="Appointment.extension")) if mode_coding else None
     contained = {c.get("id"): c for c in res.get("contained", ())}
     place = contained.get(_PLACE_ID, {}).get("name")
     invitees = []
@@ -90,9 +91,12 @@ def appointment_from_fhir(
             continue
         org = resolve(actor.get("organization"), f"Appointment.participant[{i}].actor.organization")
         invitees.append(organization_from_fhir(org))
+    for needed in ("start",) if minutes is not None else ("start", "end"):
+        if needed not in res:
+            raise MissingElement(f"the meeting has no {needed}", path=f"Appointment.{needed}", path_kind="fhirpath")
     meeting = Meeting(
-        start=datetime.fromisoformat(res["start"]),
-        end=None if minutes is not None else datetime.fromisoformat(res["end"]),
+        start=datetime_of(res["start"], "Appointment.start"),
+        end=None if minutes is not None else datetime_of(res["end"], "Appointment.end"),
         minutes=minutes,
         mode=mode,
         place=place,

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from . import identifiers as ids
@@ -56,6 +56,8 @@ from .fhir import (
     code_in,
     complex_extension,
     concept,
+    date_of,
+    datetime_of,
     ext_value,
     ext_values,
     extension,
@@ -322,14 +324,14 @@ def from_fhir(bundle: Mapping[str, Any]) -> Message:
         episode = CareEpisode(
             id=episode_id,
             issuer=issuer,
-            admitted=datetime.fromisoformat(admitted) if admitted else None,
+            admitted=datetime_of(admitted, "Communication.extension") if admitted else None,
             care=code_as(CareType, care, "Communication.extension") if care else None,
         )
     body = _body_from(comm, refs, mtype)
     return Message(
         id=mid,
         type=mtype,
-        sent=datetime.fromisoformat(comm["sent"]),
+        sent=datetime_of(comm["sent"], "Communication.sent"),
         sender=organization_from_fhir(refs.get(comm.get("sender"), "Communication.sender")),
         recipients=tuple(
             organization_from_fhir(refs.get(r, f"Communication.recipient[{i}]")) for i, r in enumerate(comm.get("recipient", ()))
@@ -341,7 +343,7 @@ def from_fhir(bundle: Mapping[str, Any]) -> Message:
 
 
 def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
+    return date_of(value, "Communication.extension") if value else None
 
 
 def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> Body:
@@ -353,7 +355,7 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
     ):
         parts[field] = _date(ext_value(comm, url, "valueDate"))
     discharged = ext_value(comm, ids.EXT_DISCHARGED, "valueDateTime")
-    parts["discharged"] = datetime.fromisoformat(discharged) if discharged else None
+    parts["discharged"] = datetime_of(discharged, "Communication.extension") if discharged else None
     flags = find_extension(comm, ids.EXT_CONSENT_FLAGS)
     if flags is not None:
         parts["consent"] = Consent(
@@ -379,7 +381,8 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
     visit = find_extension(comm, ids.EXT_HOME_VISIT)
     if visit is not None:
         parts["home_visit"] = HomeVisit(
-            date=date.fromisoformat(ext_value(visit, "date", "valueDate")), purpose=ext_value(visit, "purpose", "valueString")
+            date=date_of(ext_value(visit, "date", "valueDate"), "Communication.extension"),
+            purpose=ext_value(visit, "purpose", "valueString"),
         )
     contacts = []
     for i, ext in enumerate(ext_values(comm, ids.EXT_CARE_CONTACT)):

@@ -29,7 +29,6 @@ stays responsible: the Task is ``requested``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
 from typing import Any
 
 from . import identifiers as ids
@@ -39,6 +38,7 @@ from .fhir import (
     code_as,
     code_in,
     concept,
+    date_of,
     evolve,
     ext_value,
     extension,
@@ -246,6 +246,6 @@ def answer_from_fhir(task: Mapping[str, Any]) -> tuple[Referral, Decision]:
     decision = Decision(
         outcome=outcome,
         reason=(task.get("statusReason") or {}).get("text"),
-        planned_start=date.fromisoformat(start[:10]) if start else None,
+        planned_start=date_of(start[:10], "Task.executionPeriod.start") if start else None,
     )
     return Referral(id=own, issuer=issuer), decision

@@ -25,7 +25,6 @@ replaced by conditional update on the SIP's identifier.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
 from typing import Any
 
 from . import identifiers as ids
@@ -36,6 +35,7 @@ from .fhir import (
     code_in,
     complex_extension,
     concept,
+    date_of,
     ext_value,
     extension,
     find_extension,
@@ -163,7 +163,7 @@ def plan_from_fhir(care_plan: Mapping[str, Any], resolve: Resolve) -> dict[str, 
         id=own,
         issuer=issuer,
         status=code_as(SipStatus, status.get("code"), "CarePlan.extension"),
-        follow_up=date.fromisoformat(follow_up) if follow_up else None,
+        follow_up=date_of(follow_up, "CarePlan.extension") if follow_up else None,
     )
     self_care = None
     sc = find_extension(care_plan, ids.EXT_SELF_CARE)

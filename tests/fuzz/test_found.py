@@ -14,8 +14,9 @@ import pytest
 from adapter.api_fhir import _message
 from adapter.codec import Limits
 from adapter.fhir_format import read_bundle
+from mappings import to_bundle
 from mappings.errors import SamverkanError
-from tests.support import FIXTURES
+from tests.support import FIXTURES, load
 
 VENDOR = FIXTURES / "vendor"
 
@@ -96,3 +97,87 @@ def test_fhir_json_with_a_number_or_null_for_a_datetime_is_refused(sent: object)
     comm["sent"] = sent
     err = _refusal(lambda: _mapped(bundle))
     assert (err.http_status, err.path) == (422, f"Bundle.entry[{i}].resource.sent")
+
+
+# -- the mapping back read dates and times with fromisoformat, and required what R4 leaves optional --
+
+
+def _ours(fixture: str) -> dict[str, Any]:
+    """Our own Bundle of an internal fixture, as a vendor could send it back (JSON)."""
+    bundle: dict[str, Any] = json.loads(json.dumps(to_bundle(load(FIXTURES / "messages" / fixture))))
+    return bundle
+
+
+def _resource(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type)
+    return found
+
+
+def _extension(resource: dict[str, Any], ending: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in resource["extension"] if e["url"].endswith(ending))
+    return found
+
+
+def _refused_at(bundle: dict[str, Any], path: str) -> None:
+    err = _refusal(lambda: _mapped(bundle))
+    assert (err.http_status, err.path) == (422, path), repr(err)
+
+
+@pytest.mark.parametrize("sent", ["2026", "2026-03", "2026-03-02"], ids=["year", "month", "day"])
+def test_a_communication_sent_at_less_than_a_moment_is_refused(sent: str) -> None:
+    # R4 allows a dateTime of a year or a month: fromisoformat raised ValueError (a 500).
+    # A day alone became midnight without a time zone, refused as /Message/@sent: a path the vendor never sent.
+    bundle = _ours("Inskrivningsmeddelande-01.xml")
+    _resource(bundle, "Communication")["sent"] = sent
+    _refused_at(bundle, "Communication.sent")
+
+
+def test_an_admission_of_a_year_is_refused() -> None:
+    bundle = _ours("Inskrivningsmeddelande-01.xml")
+    episode = _extension(_resource(bundle, "Communication"), "/care-episode")
+    next(e for e in episode["extension"] if e["url"] == "admitted")["valueDateTime"] = "2026"
+    _refused_at(bundle, "Communication.extension")
+
+
+def test_a_discharge_ready_date_of_a_month_is_refused() -> None:
+    bundle = _ours("Inskrivningsmeddelande-01.xml")
+    _extension(_resource(bundle, "Communication"), "/preliminary-discharge-ready")["valueDate"] = "2026-03"
+    _refused_at(bundle, "Communication.extension")
+
+
+def test_a_home_visit_without_its_date_is_refused() -> None:
+    # date.fromisoformat(None): TypeError.
+    bundle = _ours("MeddelandeUtanforVardtillfalle-01.json")
+    visit = _extension(_resource(bundle, "Communication"), "/home-visit")
+    visit["extension"] = [e for e in visit["extension"] if e["url"] != "date"]
+    _refused_at(bundle, "Communication.extension")
+
+
+def test_a_sip_follow_up_of_a_month_is_refused() -> None:
+    bundle = _ours("SIP-01.xml")
+    _extension(_resource(bundle, "CarePlan"), "/next-follow-up")["valueDate"] = "2026-03"
+    _refused_at(bundle, "CarePlan.extension")
+
+
+def test_a_referral_answer_planned_to_start_in_a_year_is_refused() -> None:
+    bundle = _ours("RemissSvar-01.json")
+    _resource(bundle, "Task")["executionPeriod"]["start"] = "2026"
+    _refused_at(bundle, "Task.executionPeriod.start")
+
+
+@pytest.mark.parametrize("missing", ["start", "end"])
+def test_a_meeting_without_its_start_or_its_end_is_refused(missing: str) -> None:
+    # res["start"], res["end"]: KeyError. (The end is needed where there are no minutes.)
+    bundle = _ours("KallelseSamordnadPlanering-01.xml")
+    appointment = _resource(bundle, "Appointment")
+    for name in ("start",) if missing == "start" else ("end", "minutesDuration"):
+        appointment.pop(name, None)
+    _refused_at(bundle, f"Appointment.{missing}")
+
+
+def test_a_meeting_mode_without_a_code_is_refused() -> None:
+    # mode_coding["code"]: KeyError.
+    bundle = _ours("KallelseSamordnadPlanering-01.xml")
+    del _extension(_resource(bundle, "Appointment"), "/meeting-mode")["valueCoding"]["code"]
+    _refused_at(bundle, "Appointment.extension")
+

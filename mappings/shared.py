@@ -85,14 +85,15 @@ def patient_from_fhir(res: Mapping[str, Any]) -> Patient:
             "Patient has no personnummer, samordningsnummer or reservnummer", path="Patient.identifier", path_kind="fhirpath"
         )
     name = (res.get("name") or [{}])[0]
-    given = name.get("given") or [None]
+    # R4 JSON allows null among given names whose extensions carry them (``_given``).
+    given = [g for g in name.get("given") or () if g]
     address: Mapping[str, Any] = next((a for a in res.get("address", ()) if a.get("use", "home") == "home"), {})
     kommun = ext_value(address, ids.EXT_KOMMUNKOD, "valueCoding") or {}
     return Patient(
         id_kind=kind,
         id_value=str(ident["value"]),
         family=name.get("family"),
-        given=" ".join(given) if given != [None] else None,
+        given=" ".join(given) if given else None,
         kommunkod=kommun.get("code"),
         postnummer=address.get("postalCode"),
     )

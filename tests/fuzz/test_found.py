@@ -181,3 +181,11 @@ def test_a_meeting_mode_without_a_code_is_refused() -> None:
     del _extension(_resource(bundle, "Appointment"), "/meeting-mode")["valueCoding"]["code"]
     _refused_at(bundle, "Appointment.extension")
 
+
+def test_a_given_name_carried_only_by_its_extension_is_left_out() -> None:
+    # R4 JSON's null in a primitive array, its value in _given: " ".join raised TypeError.
+    bundle = _ours("Inskrivningsmeddelande-01.xml")
+    name = _resource(bundle, "Patient")["name"][0]
+    name["given"], name["_given"] = [None, *name["given"]], [{"extension": [{"url": "urn:x", "valueString": "x"}]}, None]
+    message, _ = _mapped(bundle)
+    assert message.patient.given == "Tolvan"

@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from mappings.errors import DocumentTooLarge, PathKind, SamverkanError, SenderNotPermitted
@@ -231,6 +232,18 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             for e in exc.errors()
         ]
         return _outcome_response(400, operation_outcome(*issues))
+
+    @app.exception_handler(HTTPException)
+    async def http_refusal(request: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's and FastAPI's own refusals as OperationOutcomes too: no such route (404), not
+        # this method (405), and FastAPI's one 400, a JSON body it cannot parse.
+        code = {400: "structure", 404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": redact(str(exc.detail))}
+        if exc.status_code == 400:
+            issue["expression"] = ["body"]
+        response = _outcome_response(exc.status_code, operation_outcome(issue))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,12 +7,16 @@ before its fix.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from adapter.api import create_app
 from adapter.api_fhir import _message
 from adapter.codec import Limits
+from adapter.config import Settings
 from adapter.fhir_format import read_bundle
 from mappings import to_bundle
 from mappings.errors import SamverkanError
@@ -189,3 +193,43 @@ def test_a_given_name_carried_only_by_its_extension_is_left_out() -> None:
     name["given"], name["_given"] = [None, *name["given"]], [{"extension": [{"url": "urn:x", "valueString": "x"}]}, None]
     message, _ = _mapped(bundle)
     assert message.patient.given == "Tolvan"
+
+
+# -- over HTTP: what schemathesis found against the OpenAPI document --
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(
+        journal_path=str(tmp_path_factory.mktemp("found") / "j.sqlite3"),
+        journal_url=None,
+        relay_parallel=0,
+        overdue_interval=0,
+        inbound_auth="off",
+        fhir_base_url="http://127.0.0.1:9/fhir",
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _outcome(response: Any, status: int) -> list[dict[str, Any]]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"], body
+    issues: list[dict[str, Any]] = body["issue"]
+    return issues
+
+
+def test_a_json_body_fastapi_cannot_parse_is_an_operation_outcome(client: TestClient) -> None:
+    # FastAPI's own 400 answered {"detail": "There was an error parsing the body"}.
+    response = client.post("/messages/search", content=b"\xff{", headers={"Content-Type": "application/json"})
+    assert _outcome(response, 400)[0]["expression"] == ["body"]
+
+
+def test_no_such_route_and_no_such_method_are_operation_outcomes(client: TestClient) -> None:
+    # Starlette's 404 and 405 answered {"detail": ...}.
+    assert _outcome(client.get("/no-such-route"), 404)[0]["code"] == "not-found"
+    response = client.delete("/health")
+    assert _outcome(response, 405)[0]["code"] == "not-supported"
+    assert response.headers["allow"] == "GET"

@@ -38,6 +38,8 @@ from .redact import redact
 __all__ = ["router"]
 
 _VIEW = (Role.OPERATOR, Role.AUDITOR)
+#: ``before`` is a journal sequence number: 64-bit (a larger one was a 500 from the database driver).
+_SEQ_MAX = 2**63 - 1
 
 
 class Filters(BaseModel):
@@ -53,7 +55,7 @@ class Filters(BaseModel):
     id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    before: int | None = None
+    before: Annotated[int | None, Field(ge=0, le=_SEQ_MAX)] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     patient: str | None = Field(None, description="a full identity number (12 digits); only in POST /messages/search")
 
@@ -111,7 +113,7 @@ def router(fhir_base_url: str) -> APIRouter:
         id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        before: int | None = None,
+        before: Annotated[int | None, Query(ge=0, le=_SEQ_MAX)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any] | JSONResponse:
         """The relay log, newest first, filtered; ``next`` is the following page."""

@@ -17,7 +17,7 @@ import time
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,10 @@ class EndSuspension(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     last_day: Annotated[date | None, Field(alias="to")]
+
+
+#: A flag's id: the journal's integers are 64-bit (a larger one was a 500 from the database driver).
+FlagId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _no_flag(suspension_id: int) -> JSONResponse:
@@ -70,7 +74,7 @@ def router() -> APIRouter:
         return JSONResponse(flag.as_json(), status_code=201, headers={"Location": f"/suspensions/{flag.id}"})
 
     @api.patch("/suspensions/{suspension_id}", response_model=None)
-    async def end(suspension_id: int, body: EndSuspension, request: Request) -> dict[str, Any] | JSONResponse:
+    async def end(suspension_id: FlagId, body: EndSuspension, request: Request) -> dict[str, Any] | JSONResponse:
         try:
             flag = await asyncio.to_thread(journal(request).end_suspension, suspension_id, body.last_day, now=time.time())
         except KeyError:
@@ -80,7 +84,7 @@ def router() -> APIRouter:
         return flag.as_json()
 
     @api.delete("/suspensions/{suspension_id}", response_model=None)
-    async def remove(suspension_id: int, request: Request) -> dict[str, Any] | JSONResponse:
+    async def remove(suspension_id: FlagId, request: Request) -> dict[str, Any] | JSONResponse:
         try:
             return (await asyncio.to_thread(journal(request).remove_suspension, suspension_id)).as_json()
         except KeyError:

@@ -233,3 +233,20 @@ def test_no_such_route_and_no_such_method_are_operation_outcomes(client: TestCli
     response = client.delete("/health")
     assert _outcome(response, 405)[0]["code"] == "not-supported"
     assert response.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "element"),
+    [
+        ("GET", f"/messages?before={2**63}", None, "query.before"),
+        ("POST", "/messages/search", {"before": 2**63}, "body.before"),
+        ("DELETE", f"/suspensions/{2**63}", None, "path.suspension_id"),
+        ("PATCH", f"/suspensions/{2**63}", {"to": None}, "path.suspension_id"),
+    ],
+)
+def test_an_integer_the_journal_cannot_hold_is_refused_naming_it(
+    client: TestClient, method: str, url: str, body: object, element: str
+) -> None:
+    # OverflowError from the database driver: a 500.
+    response = client.request(method, url, json=body)
+    assert _outcome(response, 400)[0]["expression"] == [element]

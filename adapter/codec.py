@@ -4,16 +4,17 @@
     encode_xml(message) -> bytes              canonical XML of a message
     encode_json(message) -> dict              the JSON mirror of the same
 
-XML is parsed by lxml with entity resolution, DTD loading and network access off, and any
-DOCTYPE is refused outright: an internal message never needs one, and refusing it closes the
-door on external entities and entity expansion ("billion laughs"). JSON is turned into the same
+Both forms are parsed by ``adapter.safe_parse``: UTF-8 only, any DOCTYPE, entity declaration or
+processing instruction refused outright (an internal message never needs one, and refusing it
+closes the door on external entities and entity expansion, "billion laughs"), no property twice
+in a JSON object, and nesting and element count within ``Limits``. JSON is turned into the same
 XML tree (children ordered as the XSD says), so both forms pass the one schema and the one set
-of checks. Every error names the element as an XPath without namespace prefixes.
+of checks. Every error names the element as an XPath without namespace prefixes, and never
+quotes the offending value: it may be a personnummer, or a megabyte long.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,10 +24,9 @@ from lxml import etree
 
 from mappings.errors import (
     DocumentTooLarge,
-    ForbiddenConstruct,
     InvalidValue,
+    LimitExceeded,
     MissingElement,
-    NotWellFormed,
     SchemaViolation,
     UnsupportedMediaType,
 )
@@ -46,6 +46,7 @@ from mappings.model import (
 from .body_xml import read_body, write_body
 from .checks import check, check_sender
 from .redact import redact
+from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten
 from .xsd_layout import NS, Node, layout, schema
 
 __all__ = ["Limits", "decode", "decode_json", "decode_xml", "encode_json", "encode_xml", "media_kind"]
@@ -55,7 +56,8 @@ _Q = f"{{{NS}}}"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What the door accepts at most.
+    """What the doors accept at most: bytes of a body, nesting of an internal document's elements
+    (``max_depth``) and of a FHIR Bundle's (``max_fhir_depth``), and elements in either.
 
     >>> Limits(max_bytes=512 * 1024).max_depth
     32
@@ -63,81 +65,81 @@ class Limits:
 
     max_bytes: int = 1024 * 1024
     max_depth: int = 32
+    max_elements: int = 20_000
+    max_fhir_depth: int = 64
+
+    @classmethod
+    def of(cls, settings: Any) -> Limits:
+        """The limits an operator set (``adapter.config.Settings``)."""
+        return cls(
+            max_bytes=settings.max_document_bytes,
+            max_depth=settings.max_depth,
+            max_elements=settings.max_elements,
+            max_fhir_depth=settings.max_fhir_depth,
+        )
 
 
 DEFAULT_LIMITS = Limits()
+_ROOT: Where = ("/", "xpath")
 
 
 def media_kind(content_type: str | None) -> str:
-    """``"xml"`` or ``"json"`` from a Content-Type; anything else is refused (415)."""
+    """``"xml"`` or ``"json"`` from a Content-Type; anything else, or a charset other than
+    UTF-8, is refused (415)."""
     mime = (content_type or "").split(";")[0].strip().lower()
-    if mime in ("application/xml", "text/xml") or mime.endswith("+xml"):
-        return "xml"
-    if mime == "application/json" or mime.endswith("+json"):
-        return "json"
-    raise UnsupportedMediaType("send application/xml or application/json", path=None)
+    if mime in ("application/xml", "text/xml") or (mime.startswith("application/") and mime.endswith("+xml")):
+        kind = "xml"
+    elif mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json")):
+        kind = "json"
+    else:
+        raise UnsupportedMediaType("send application/xml or application/json", path="/")
+    check_charset(content_type, _ROOT)
+    return kind
 
 
 def decode(raw: bytes, content_type: str | None, *, limits: Limits = DEFAULT_LIMITS) -> Message:
     """The message in ``raw``, or a ``SamverkanError`` naming what is wrong and where."""
     kind = media_kind(content_type)
     if len(raw) > limits.max_bytes:
-        raise DocumentTooLarge(f"the document is larger than {limits.max_bytes} bytes")
+        raise DocumentTooLarge(f"the document is larger than {limits.max_bytes} bytes", path="/")
     return decode_xml(raw, limits=limits) if kind == "xml" else decode_json(raw, limits=limits)
 
 
 # -- XML ---------------------------------------------------------------------------------------
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-)
-
 
 def decode_xml(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Message:
-    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-        raise ForbiddenConstruct("DOCTYPE and entity declarations are not accepted", path="/")
-    try:
-        root = etree.fromstring(raw, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        line = f" (line {exc.lineno})" if exc.lineno else ""
-        raise NotWellFormed(f"not well-formed XML{line}: {redact(exc.msg)}", path="/") from None
-    tree = root.getroottree()
-    docinfo: Any = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        # Caught above for UTF-8; this catches a DOCTYPE hidden in another encoding.
-        raise ForbiddenConstruct("DOCTYPE and entity declarations are not accepted", path="/")
-    _check_depth(root, limits.max_depth)
+    root = parse_xml(raw, _ROOT)
+    if (over := over_limits(root, max_depth=limits.max_depth, max_elements=limits.max_elements)) is not None:
+        el, why = over
+        raise LimitExceeded(why, path=_path(el))
     return _read(root)
-
-
-def _check_depth(root: etree._Element, max_depth: int) -> None:
-    for el in root.iter():
-        depth = sum(1 for _ in el.iterancestors())
-        if depth >= max_depth:
-            raise SchemaViolation(f"elements nested deeper than {max_depth}", path=_path(el))
 
 
 # -- JSON --------------------------------------------------------------------------------------
 
 
 def decode_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Message:
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise NotWellFormed("the document is not UTF-8", path="/") from None
-    except RecursionError:
-        raise SchemaViolation(f"JSON nested deeper than {limits.max_depth}", path="/") from None
-    except json.JSONDecodeError as exc:
-        raise NotWellFormed(f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}", path="/") from None
+    doc = parse_json(raw, _ROOT)
     if not isinstance(doc, dict) or list(doc) != ["Message"]:
         raise SchemaViolation('the document must be an object with the one property "Message"', path="/")
-    return _read(_json_element("Message", doc["Message"], layout(), "/Message", 1, limits.max_depth))
+    return _read(_json_element("Message", doc["Message"], layout(), "/Message", 1, _Budget(limits)))
+
+
+class _Budget:
+    """What is left of the limits while a JSON document becomes elements."""
+
+    def __init__(self, limits: Limits):
+        self.max_depth = limits.max_depth
+        self.max_elements = limits.max_elements
+        self.elements = 0
+
+    def take(self, depth: int, path: str) -> None:
+        self.elements += 1
+        if depth > self.max_depth:
+            raise LimitExceeded(f"JSON nested deeper than {self.max_depth} elements", path=path)
+        if self.elements > self.max_elements:
+            raise LimitExceeded(f"more than {self.max_elements} elements", path=path)
 
 
 #: Anything outside XML 1.0's Char production (controls, surrogates, U+FFFE and U+FFFF).
@@ -159,9 +161,8 @@ def _json_scalar(value: Any, xsd_type: str, path: str) -> str:
     raise SchemaViolation("must be a string" if xsd_type != "xs:boolean" else "must be a boolean", path=path)
 
 
-def _json_element(name: str, obj: Any, node: Node, path: str, depth: int, max_depth: int) -> etree._Element:
-    if depth > max_depth:
-        raise SchemaViolation(f"JSON nested deeper than {max_depth}", path=path)
+def _json_element(name: str, obj: Any, node: Node, path: str, depth: int, budget: _Budget) -> etree._Element:
+    budget.take(depth, path)
     if not isinstance(obj, dict):
         raise SchemaViolation("must be an object", path=path)
     # The root declares the namespace as default, as a document would, so XPaths have no prefix.
@@ -173,7 +174,8 @@ def _json_element(name: str, obj: Any, node: Node, path: str, depth: int, max_de
         elif key in node.attributes:
             el.set(key, _json_scalar(value, node.attributes[key], f"{path}/@{key}"))
         elif key not in node.children:
-            raise SchemaViolation(f"unknown property {key!r}", path=f"{path}/{key}")
+            # A name is the sender's to choose, also a megabyte long one: cut in the text and the path.
+            raise SchemaViolation(f"unknown property {shorten(key, 64)!r}", path=f"{path}/{shorten(key, 64)}")
     for child_name, child in node.children.items():
         if child_name not in obj:
             continue
@@ -182,9 +184,9 @@ def _json_element(name: str, obj: Any, node: Node, path: str, depth: int, max_de
             if child_name not in node.repeats:
                 raise SchemaViolation("must be an object, not an array", path=f"{path}/{child_name}")
             for i, item in enumerate(value, 1):
-                el.append(_json_element(child_name, item, child, f"{path}/{child_name}[{i}]", depth + 1, max_depth))
+                el.append(_json_element(child_name, item, child, f"{path}/{child_name}[{i}]", depth + 1, budget))
         else:
-            el.append(_json_element(child_name, value, child, f"{path}/{child_name}", depth + 1, max_depth))
+            el.append(_json_element(child_name, value, child, f"{path}/{child_name}", depth + 1, budget))
     return el
 
 
@@ -199,10 +201,11 @@ def _path(el: etree._Element, attr: str | None = None) -> str:
     node: etree._Element | None = el
     while node is not None:
         local = etree.QName(node).localname
-        parent = node.getparent()
-        same = [] if parent is None else [c for c in parent if c.tag == node.tag]
-        steps.append(f"{local}[{same.index(node) + 1}]" if len(same) > 1 else local)
-        node = parent
+        # Siblings of the same name, counted in C: an element may have 200,000 of them.
+        before = sum(1 for _ in node.itersiblings(node.tag, preceding=True))
+        repeats = before > 0 or next(node.itersiblings(node.tag), None) is not None
+        steps.append(f"{local}[{before + 1}]" if repeats else local)
+        node = node.getparent()
     path = "/" + "/".join(reversed(steps))
     return f"{path}/@{attr}" if attr else path
 
@@ -225,7 +228,32 @@ def _validate(root: etree._Element) -> None:
     detail = re.sub(r"^Element '[^']*'(, attribute '[^']*')?: ", "", err.message)
     if "\\p{Z}" in detail:  # NonEmptyT's pattern: say what it means, not the regex
         detail = "must hold text, not only whitespace"
-    raise SchemaViolation(redact(detail), path=_path(el, attr.group(1) if attr else None))
+    raise SchemaViolation(shorten(redact(_without_value(detail))), path=_path(el, attr.group(1) if attr else None))
+
+
+#: Where libxml2's schema errors quote the value: ``The value 'x' is not accepted by...``, ``...
+#: is greater than...``, ``... has a length...`` and ``'x' is not a valid value of...``. The
+#: value may be a personnummer, or a megabyte of text.
+_QUOTED_VALUE = re.compile(r"The value '.*'(?= (?:is|has|does) )|^'.*'(?= is not a valid value)", re.S)
+
+
+def _without_value(detail: str) -> str:
+    """libxml2's schema error without the value it quotes (libxml2 cuts a long message short, so
+    what follows the value may be gone too).
+
+    >>> _without_value("[facet 'pattern'] The value '19121212' is not accepted by the pattern '[0-9]{4}'.")
+    "[facet 'pattern'] The value is not accepted by the pattern '[0-9]{4}'."
+    >>> _without_value("'2026-13-01' is not a valid value of the atomic type 'xs:date'.")
+    "The value is not a valid value of the atomic type 'xs:date'."
+    >>> _without_value("[facet 'maxLength'] The value 'TTTTTTTT")
+    "[facet 'maxLength'] The value breaks this facet."
+    """
+    shown, found = _QUOTED_VALUE.subn("The value", detail, count=1)
+    if found:
+        return shown
+    if (cut := detail.find("The value '")) >= 0:
+        return detail[:cut] + "The value breaks this facet."
+    return "The value is not valid here." if detail.startswith("'") else detail
 
 
 def _dt(value: str) -> datetime:

@@ -119,3 +119,11 @@ class Settings(BaseSettings):
     fhir_ca_bundle: str | None = Field(
         None, description="PEM file of the CAs the FHIR server's (and the outbound URL's) certificates are checked against"
     )
+
+    # Hostile input (issue 9): what one request may cost to read. See adapter/safe_parse.py.
+    max_elements: int = Field(
+        20_000, gt=0, description="Most elements (XML) or objects and arrays (FHIR JSON) one document or Bundle may hold"
+    )
+    max_fhir_depth: int = Field(
+        64, gt=0, description="Deepest nesting of elements (XML) or objects and arrays (JSON) accepted in a FHIR Bundle"
+    )

@@ -6,7 +6,8 @@
     │   ├── DocumentTooLarge        1002  (413)
     │   ├── NotWellFormed           1003
     │   ├── ForbiddenConstruct      1004  DOCTYPE, entities, processing tricks
-    │   └── SchemaViolation         1005  against the XSD of urn:samverkan:message:1
+    │   ├── SchemaViolation         1005  against the XSD of urn:samverkan:message:1
+    │   └── LimitExceeded           1006  nested deeper, or more elements, than the limits
     └── MappingError            2xxx: the document was read but says something we cannot carry
         ├── MissingElement          2001
         ├── InvalidValue            2002
@@ -36,6 +37,7 @@ __all__ = [
     "DocumentTooLarge",
     "ForbiddenConstruct",
     "InvalidValue",
+    "LimitExceeded",
     "MappingError",
     "MissingElement",
     "NotPermitted",
@@ -114,6 +116,14 @@ class SchemaViolation(CodecError):
     """The document breaks the XSD of urn:samverkan:message:1."""
 
     code = "SAMV-1005"
+
+
+class LimitExceeded(CodecError):
+    """Nested deeper, or holding more elements, than the configured limits: refused before it
+    costs more to read (a document of a few bytes can nest ten thousand levels)."""
+
+    code = "SAMV-1006"
+    issue_type = "too-costly"
 
 
 class MappingError(SamverkanError):

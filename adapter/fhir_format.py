@@ -2,15 +2,21 @@
 specification's rules checked on the way in (fhir.resources' models, R4B, which for the
 resources we take is R4).
 
-XML is parsed with entities, DTDs and the network off, and a DOCTYPE is refused, as the codec
-does for internal documents. A request is read by its Content-Type; the answer is written in the
-format ``_format`` or ``Accept`` asks for (JSON by default).
+Both formats are read by ``adapter.safe_parse`` as the codec reads internal documents (UTF-8
+only; no DOCTYPE, entity or processing instruction; no JSON property twice, no NaN), within the
+limits for Bundles: nesting (``max_fhir_depth``) and elements (``max_elements``), checked before
+the models see it, because validating costs far more per element than parsing. Strings must be
+what FHIR allows (no control characters but tab, CR and LF) and so what XML can hold, since the
+message goes on to the internal systems as an XML document. A request is read by its
+Content-Type; the answer is written in the format ``_format`` or ``Accept`` asks for (JSON by
+default).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -18,24 +24,33 @@ from fhir.resources.R4B.bundle import Bundle
 from lxml import etree
 from pydantic import ValidationError
 
-from mappings.errors import ForbiddenConstruct, InvalidValue, NotWellFormed, UnsupportedMediaType
+from mappings.errors import InvalidValue, LimitExceeded, UnsupportedMediaType
+
+from .codec import DEFAULT_LIMITS, Limits
+from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten
 
 __all__ = ["FHIR_JSON", "FHIR_XML", "read_bundle", "render", "wants_xml"]
 
 FHIR_JSON, FHIR_XML = "application/fhir+json", "application/fhir+xml"
 _JSON_TYPES = {FHIR_JSON, "application/json", "json"}
 _XML_TYPES = {FHIR_XML, "application/xml", "text/xml", "xml"}
+_FHIR_NS = "http://hl7.org/fhir"
+_BUNDLE: Where = ("Bundle", "fhirpath")
+#: Characters neither an R4 string (no control characters but tab, CR, LF) nor XML 1.0 can hold.
+_NOT_A_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _safe_parser() -> etree.XMLParser:
+    # fhir.resources parses the bytes again, after adapter.safe_parse has checked them: as safely.
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False)
 
 
 def _fhirpath(loc: Sequence[int | str]) -> str:
-    """A pydantic error location as a FHIRPath from the Bundle: ``Bundle.entry[0].resource.status``."""
+    """A pydantic error location as a FHIRPath from the Bundle: ``Bundle.entry[0].resource.status``.
+    A name the sender chose (an unknown property) is cut short."""
     out = "Bundle"
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        out += f"[{part}]" if isinstance(part, int) else f".{shorten(str(part), 64)}"
     return out
 
 
@@ -43,35 +58,24 @@ def _media(value: str | None) -> str:
     return (value or "").split(";")[0].strip().lower()
 
 
-def read_bundle(raw: bytes, content_type: str | None) -> dict[str, Any]:
+def read_bundle(raw: bytes, content_type: str | None, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The Bundle in ``raw`` as FHIR JSON (a dict), valid against base R4; else a SamverkanError
-    naming the element (400 unreadable, 415 another format, 422 not valid R4 or not a Bundle)."""
+    naming the element (400 unreadable or past a limit, 415 another format, 422 not valid R4 or
+    not a Bundle)."""
     media = _media(content_type)
+    if media not in _XML_TYPES and media not in _JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"send a FHIR Bundle as {FHIR_JSON} or {FHIR_XML}, not {shorten(media, 60) or 'nothing'}",
+            path="Bundle",
+            path_kind="fhirpath",
+        )
+    check_charset(content_type, _BUNDLE)
     if media in _XML_TYPES:
-        if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-            raise ForbiddenConstruct("DOCTYPE and entity declarations are not accepted", path="Bundle", path_kind="fhirpath")
-        try:
-            root = etree.fromstring(raw, _safe_parser())
-        except etree.XMLSyntaxError as exc:
-            raise NotWellFormed(f"the body is not well-formed XML ({exc.msg})", path="Bundle", path_kind="fhirpath") from None
-        if etree.QName(root).localname != "Bundle":
-            raise InvalidValue("the body must be a Bundle", path="Bundle.resourceType", path_kind="fhirpath")
-        try:
-            model = Bundle.model_validate_xml(raw, xmlparser=_safe_parser())
-        except ValidationError as exc:
-            raise _invalid(exc) from None
-        except _READER_ERRORS as exc:
-            raise _unreadable(exc) from None
-        bundle: dict[str, Any] = json.loads(model.model_dump_json())
-        return bundle
-    if media not in _JSON_TYPES:
-        raise UnsupportedMediaType(f"send a FHIR Bundle as {FHIR_JSON} or {FHIR_XML}, not {media or 'nothing'}")
-    try:
-        found = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise NotWellFormed("the body is not JSON (UTF-8)", path="Bundle", path_kind="fhirpath") from None
+        return _read_xml(raw, limits)
+    found = parse_json(raw, _BUNDLE)
     if not isinstance(found, dict) or found.get("resourceType") != "Bundle":
         raise InvalidValue("the body must be a Bundle", path="Bundle.resourceType", path_kind="fhirpath")
+    _check_json(found, limits)
     try:
         model = Bundle.model_validate(found)
     except ValidationError as exc:
@@ -82,6 +86,63 @@ def read_bundle(raw: bytes, content_type: str | None) -> dict[str, Any]:
         why = "not valid FHIR R4 JSON: null, or a value of another JSON type than R4 gives this element"
         raise InvalidValue(why, path=_fhirpath(where), path_kind="fhirpath")
     return found
+
+
+def _read_xml(raw: bytes, limits: Limits) -> dict[str, Any]:
+    root = parse_xml(raw, _BUNDLE)
+    if etree.QName(root).localname != "Bundle":
+        raise InvalidValue("the body must be a Bundle", path="Bundle.resourceType", path_kind="fhirpath")
+    if etree.QName(root).namespace != _FHIR_NS:
+        # fhir.resources reads a Bundle in any namespace but none: R5's, or one of a sender's own, is not R4.
+        raise InvalidValue(f"the Bundle must be in namespace {_FHIR_NS}", path="Bundle", path_kind="fhirpath")
+    if (over := over_limits(root, max_depth=limits.max_fhir_depth, max_elements=limits.max_elements)) is not None:
+        raise LimitExceeded(over[1], path="Bundle", path_kind="fhirpath")
+    try:
+        model = Bundle.model_validate_xml(raw, xmlparser=_safe_parser())
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    except _READER_ERRORS as exc:
+        raise _unreadable(exc) from None
+    bundle: dict[str, Any] = json.loads(model.model_dump_json())
+    return bundle
+
+
+def _check_json(bundle: dict[str, Any], limits: Limits) -> None:
+    """Nesting and size within ``limits``, and every string one FHIR and XML can hold, before the
+    model sees the Bundle: pydantic takes some 12 µs an object, and recurses."""
+    seen = 0
+    # In document order, one iterator per open object or array: nothing is copied, and the walk
+    # stops at the first thing past a limit. ``loc`` is the path to the items of ``todo[-1]``.
+    loc: list[int | str] = []
+    todo: list[Iterator[tuple[int | str, Any]]] = [iter((("", bundle),))]
+    while todo:
+        step = next(todo[-1], None)
+        if step is None:
+            todo.pop()
+            if loc:  # the outermost iterator, around the Bundle, has no key
+                loc.pop()
+            continue
+        key, value = step
+        here = [*loc[1:], key] if loc else []
+        if isinstance(key, str) and (bad := _NOT_A_CHAR.search(key)) is not None:
+            raise InvalidValue(
+                f"a property name contains U+{ord(bad.group()):04X}", path=_fhirpath(loc[1:]), path_kind="fhirpath"
+            )
+        if isinstance(value, str):
+            if (bad := _NOT_A_CHAR.search(value)) is not None:
+                why = f"not valid FHIR R4: contains U+{ord(bad.group()):04X}, which a FHIR string cannot hold"
+                raise InvalidValue(why, path=_fhirpath(here), path_kind="fhirpath")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        seen += 1
+        if len(todo) > limits.max_fhir_depth:
+            raise LimitExceeded(f"nested deeper than {limits.max_fhir_depth}", path=_fhirpath(here), path_kind="fhirpath")
+        if seen > limits.max_elements:
+            why = f"more than {limits.max_elements} objects and arrays"
+            raise LimitExceeded(why, path=_fhirpath(here), path_kind="fhirpath")
+        loc.append(key)
+        todo.append(iter(value.items()) if isinstance(value, dict) else enumerate(value))
 
 
 #: What fhir.resources' readers raise, besides ValidationError, on what R4 does not define: an

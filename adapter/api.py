@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from mappings.errors import DocumentTooLarge, PathKind, SamverkanError, SenderNotPermitted
+from mappings.errors import PathKind, SamverkanError, SenderNotPermitted
 from mappings.keys import order_key
 from mappings.model import Message, MessageType
 
@@ -55,6 +55,7 @@ from .patient_search import PatientHasher
 from .redact import redact
 from .relay import bundle_of
 from .reports import Episodes, load_units
+from .request_body import read_body
 from .senders import Caller, Senders, authenticated
 from .ui import ui_router
 from .watch import Watch
@@ -71,17 +72,8 @@ def _outcome_response(status: int, outcome: dict[str, Any]) -> JSONResponse:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes ``limit`` (never read whole into memory first)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise DocumentTooLarge(f"the document is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise DocumentTooLarge(f"the document is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body, refused as soon as it passes ``limit`` or if it is compressed (``adapter.request_body``)."""
+    return await read_body(request, limit)
 
 
 def key_for(message: Message, journal: Journal) -> str:
@@ -127,7 +119,7 @@ def _findings_counter(journal: Callable[[], Journal], units: dict[str, str] | No
 def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = None) -> FastAPI:
     """The adapter's ASGI app. ``fhir`` replaces the client built from ``settings`` (tests)."""
     settings = settings or Settings()
-    limits = Limits(max_bytes=settings.max_document_bytes, max_depth=settings.max_depth)
+    limits = Limits.of(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -43,11 +43,14 @@ from .fhir_format import read_bundle, render, wants_xml
 from .journal import Journal, Record
 from .outcome import operation_outcome, outcome_of
 from .redact import redact
+from .request_body import read_body
 from .senders import Caller, authenticated
 
 __all__ = ["capability_statement", "router"]
 
 _FHIR_JSON = "application/fhir+json"
+#: Where a refusal about the whole body points.
+_BUNDLE: tuple[str, PathKind] = ("Bundle", "fhirpath")
 
 
 class Take(Protocol):
@@ -191,11 +194,11 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     @api.post("", response_model=None)
     async def transaction(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A transaction or batch Bundle holding one message."""
-        raw = await request.body()
+        raw = await read_body(request, limits.max_bytes, _BUNDLE)
         sent: list[dict[str, Any]] = []
 
         def read() -> tuple[Message, bytes]:
-            bundle = read_bundle(raw, request.headers.get("content-type"))
+            bundle = read_bundle(raw, request.headers.get("content-type"), limits)
             if bundle.get("type") not in ("transaction", "batch"):
                 raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
             sent.append(bundle)
@@ -211,11 +214,11 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     @api.post("/$process-message", response_model=None)
     async def process_message(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A message Bundle: its MessageHeader names the event, the rest is the message."""
-        raw = await request.body()
+        raw = await read_body(request, limits.max_bytes, _BUNDLE)
         header: dict[str, Any] = {}
 
         def read() -> tuple[Message, bytes]:
-            bundle = read_bundle(raw, request.headers.get("content-type"))
+            bundle = read_bundle(raw, request.headers.get("content-type"), limits)
             if bundle.get("type") != "message":
                 raise InvalidValue("$process-message takes a message Bundle", path="Bundle.type", path_kind="fhirpath")
             found, event = _event(bundle)

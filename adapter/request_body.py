@@ -1,0 +1,74 @@
+"""The body of a POST to either door, read within the size limit.
+
+    read_body(request, limit, where) -> bytes     413 past ``limit``, 415 if compressed
+
+The body is never read whole into memory first: a declared ``Content-Length`` over the limit is
+refused before a byte is read, and a chunked body as soon as it passes the limit. A
+``Content-Encoding`` (gzip, deflate, br) is refused rather than inflated: a few kilobytes of gzip
+inflate to gigabytes, and no sender of ours needs it. These refusals happen before a document
+exists, so they are journaled here, without the body (it is what was too large, or not a
+document), as ``adapter.api``'s ``take`` journals every later one with the body it read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import Request
+
+from mappings.errors import CodecError, DocumentTooLarge, UnsupportedMediaType
+
+from .journal import Journal
+from .redact import redact
+from .safe_parse import Where, shorten
+
+__all__ = ["read_body"]
+
+log = logging.getLogger("adapter.request_body")
+
+_IDENTITY = ("", "identity")
+
+
+async def read_body(request: Request, limit: int, where: Where = ("/", "xpath")) -> bytes:
+    """The body of ``request``, at most ``limit`` bytes and not encoded; else a ``CodecError``
+    naming ``where`` (journaled as a refusal)."""
+    path, kind = where
+    try:
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in _IDENTITY:
+            raise UnsupportedMediaType(
+                f"Content-Encoding {shorten(encoding, 40)} is not accepted: send the document uncompressed",
+                path=path,
+                path_kind=kind,
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise DocumentTooLarge(f"the document is larger than {limit} bytes", path=path, path_kind=kind)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise DocumentTooLarge(f"the document is larger than {limit} bytes", path=path, path_kind=kind)
+            chunks.append(chunk)
+    except CodecError as exc:
+        _journal(request, exc)
+        raise
+    return b"".join(chunks)
+
+
+def _journal(request: Request, exc: CodecError) -> None:
+    journal: Journal = request.app.state.journal
+    request.app.state.metrics.refused.labels(exc.code).inc()
+    try:
+        journal.reject(
+            document=b"",
+            content_type=request.headers.get("content-type"),
+            code=exc.code,
+            location=exc.path,
+            detail=redact(exc.detail),
+            now=time.time(),
+        )
+    except Exception:
+        # The sender still gets the refusal it is owed; the journal's trouble is for operators.
+        log.exception("could not journal the refusal %s of %s %s", exc.code, request.method, request.url.path)

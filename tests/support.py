@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,61 @@ JOURNEYS: list[Path] = (
 ALL_DOCUMENTS = MESSAGES + sorted(p for j in JOURNEYS for p in j.iterdir() if p.suffix in (".xml", ".json"))
 BAD = FIXTURES / "bad"
 BAD_EXPECTED: dict[str, dict[str, Any]] = json.loads((BAD / "expected.json").read_text())
+#: The FHIR door's half of the corpus (fixtures/bad/README.md).
+BAD_FHIR = BAD / "fhir"
+BAD_FHIR_EXPECTED: dict[str, dict[str, Any]] = json.loads((BAD_FHIR / "expected.json").read_text())
 
 
 def content_type(path: Path) -> str:
     return "application/json" if path.suffix == ".json" else "application/xml"
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One input of the hostile corpus, as its manifest says to send it, and the refusal it gets."""
+
+    name: str
+    body: bytes
+    endpoint: str
+    content_type: str | None  # None: no Content-Type header at all
+    headers: dict[str, str]  # the others, e.g. Content-Encoding
+    chunked: bool  # sent without Content-Length
+    status: int
+    code: str
+    location: str
+
+    def request_headers(self) -> dict[str, str]:
+        return {**self.headers, **({"Content-Type": self.content_type} if self.content_type is not None else {})}
+
+    def content(self) -> bytes | Iterator[bytes]:
+        """The body as the client should send it: whole, or in chunks of 64 KiB."""
+        if not self.chunked:
+            return self.body
+        return (self.body[i : i + 65536] for i in range(0, len(self.body), 65536))
+
+
+def bad_input(name: str, *, fhir: bool = False) -> BadInput:
+    """The entry ``name`` of fixtures/bad/expected.json (``fhir``: fixtures/bad/fhir/expected.json)."""
+    folder, entry = (BAD_FHIR, BAD_FHIR_EXPECTED[name]) if fhir else (BAD, BAD_EXPECTED[name])
+    if "generate" in entry:
+        g = entry["generate"]
+        body = (g["head"] + g["repeat"] * g["times"] + g["tail"]).encode()
+    else:
+        body = (folder / name).read_bytes()
+    by_suffix = {".json": "application/json", ".xml": "application/xml"}
+    if fhir:
+        by_suffix = {".json": "application/fhir+json", ".xml": "application/fhir+xml"}
+    return BadInput(
+        name=name,
+        body=body,
+        endpoint=entry.get("endpoint", "/fhir" if fhir else "/messages"),
+        content_type=entry["content_type"] if "content_type" in entry else by_suffix.get(Path(name).suffix),
+        headers=entry.get("headers", {}),
+        chunked=entry.get("chunked", False),
+        status=entry["status"],
+        code=entry["code"],
+        location=entry["location"],
+    )
 
 
 def load(path: Path) -> Message:
@@ -97,13 +148,17 @@ __all__ = [
     "ALL_DOCUMENTS",
     "BAD",
     "BAD_EXPECTED",
+    "BAD_FHIR",
+    "BAD_FHIR_EXPECTED",
     "FIXTURES",
     "INSKRIVNING",
     "JOURNEYS",
     "MESSAGES",
     "ROOT",
+    "BadInput",
     "CareEpisode",
     "Renamer",
+    "bad_input",
     "content_type",
     "load",
     "personnummer",

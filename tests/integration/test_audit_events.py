@@ -9,9 +9,10 @@ worker tries again) and then replayed by an operator still leaves one, never cha
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,12 @@ from fastapi.testclient import TestClient
 from adapter import codec
 from adapter.api import create_app
 from adapter.config import Settings
+from adapter.relay import bundle_of
 from mappings import identifiers as ids
 from mappings.audit import ADAPTER, audit_query
 from mappings.model import Message
 from tests.faultproxy import FaultProxy
-from tests.support import BAD, JOURNEYS, MESSAGES, Renamer, content_type, load, unique
+from tests.support import BAD, INSKRIVNING, JOURNEYS, MESSAGES, Renamer, content_type, load, unique
 
 from .conftest import Hapi
 from .test_relay_to_hapi import _until
@@ -128,5 +130,22 @@ def test_a_retried_and_replayed_message_still_has_one_audit_event(fhir_base_url:
         assert status["state"] == "delivered", status
     event = _one_event(hapi, message.id)
     assert event["id"] == first["id"] and event["meta"]["versionId"] == "1", "never changed"
+    assert _recorded_is_accepted(event, status)
+    assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
+
+
+def test_a_relay_bundle_sent_back_to_the_fhir_endpoint_is_the_message_with_our_own_audit_event(
+    fhir_base_url: str, hapi: Hapi, tmp_path
+) -> None:
+    # A vendor echoes what the relay sends, AuditEvent included: it maps back to the message, and
+    # the server gets the adapter's AuditEvent of this acceptance, not the one in the bundle.
+    message = unique(load(INSKRIVNING))
+    echoed = bundle_of(message, recorded=datetime(2020, 1, 1, tzinfo=UTC))
+    with TestClient(create_app(_settings(fhir_base_url, tmp_path / "j.sqlite3"))) as client:
+        answered = client.post("/fhir", content=json.dumps(echoed), headers={"Content-Type": "application/fhir+json"})
+        assert answered.status_code in (200, 202), answered.text
+        status = _until(client, message.id, ("delivered", "dead-lettered"))
+        assert status["state"] == "delivered", status
+    event = _one_event(hapi, message.id)
     assert _recorded_is_accepted(event, status)
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1

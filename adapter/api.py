@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -283,6 +283,9 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         ``outbound``: the internal systems have not seen it (it came as FHIR): deliver it to them."""
         journal: Journal = request.app.state.journal
         message: Message | None = None
+        # One time for the journal's accepted_at and the AuditEvent's recorded: the worker rebuilds
+        # the AuditEvent from accepted_at, so the stored bundle is what it sends.
+        accepted = time.time()
         try:
             message, document = read()
             if not caller.may_send_as(message.sender.hsa_id):
@@ -291,9 +294,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             key = key_for(message, journal)
             check_information_transfer(message, journal.information_transfer(key) if message.care_episode else None)
             # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
-            bundle = json.dumps(
-                bundle_of(message, recorded=datetime.now().astimezone()), ensure_ascii=False, separators=(",", ":")
-            )
+            recorded = datetime.fromtimestamp(accepted, UTC)
+            bundle = json.dumps(bundle_of(message, recorded=recorded), ensure_ascii=False, separators=(",", ":"))
         except JournalUnavailable:
             raise
         except SamverkanError as exc:
@@ -315,7 +317,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
             message.type.value,
             document,
             "application/xml" if document is not raw else content_type or "",
-            time.time(),
+            accepted,
             bundle,
             sender=message.sender.hsa_id,
             recipients=tuple(r.hsa_id for r in message.recipients),

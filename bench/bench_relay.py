@@ -222,6 +222,7 @@ def memory_table(args: argparse.Namespace, tmp: Path) -> Table:
     for label, journal_path in (("empty", tmp / "empty.sqlite3"), (f"{args.memory:,} messages", path)):
         served = Served(
             {
+                **_OPEN,
                 "SAMVERKAN_JOURNAL_PATH": str(journal_path),
                 "SAMVERKAN_JOURNAL_URL": "",
                 "SAMVERKAN_FHIR_BASE_URL": "http://127.0.0.1:9/fhir",  # nothing listens: every relay fails and is retried

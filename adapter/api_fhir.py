@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,6 +48,8 @@ from .request_body import read_body
 from .senders import Caller, authenticated
 
 __all__ = ["capability_statement", "router"]
+
+log = logging.getLogger("adapter.api")
 
 _FHIR_JSON = "application/fhir+json"
 #: Where a refusal about the whole body points.
@@ -167,6 +170,8 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         except SamverkanError as exc:
             if exc.http_status >= 500:  # the journal is away: the app's handler adds Retry-After
                 raise
+            # Answered here (in the format asked for), not by the app's handler: log it as that would.
+            log.info("refused %s %s: %s", request.method, request.url.path, redact(str(exc)))
             return respond(request, fmt, outcome_of(exc), exc.http_status)
         record = await relayed(request, record)
         if record.state == "dead-lettered":

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from adapter import codec
 from adapter.cli import app as cli
 from mappings import identifiers as ids
+from mappings.audit import audit_query
 from mappings.model import Consent, Message
 from tests.load import Served
 from tests.support import FIXTURES, INSKRIVNING, Renamer, load
@@ -89,8 +90,11 @@ def test_only_known_senders_as_themselves_and_only_what_the_patient_allows_reach
     assert 'samverkan_messages_refused_total{code="401"} 2.0' in metrics
     # ... and none of it on the server; the allowed notice is.
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, no.id) == 1
+    assert hapi.search("AuditEvent", audit_query(no.id) + "&_total=accurate")["total"] == 1
     for message in (general, stranger):
         assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 0
+        # No AuditEvent either: on a shared server it would itself tell of the admission.
+        assert hapi.search("AuditEvent", audit_query(message.id) + "&_total=accurate")["total"] == 0
     # The log tells of the refusals without the patient's number.
     log = served.log.read_text()
     assert "SAMV-5002" in log

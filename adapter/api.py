@@ -48,6 +48,7 @@ from .fhir_client import FhirClient
 from .intake import GroupCommit
 from .journal import Accept, Journal, JournalUnavailable, Record, open_journal
 from .metrics import Metrics
+from .openapi_doc import document, refusals
 from .outbound import OutboundWorker, channels
 from .outcome import operation_outcome, outcome_of
 from .overdue import run_scheduler
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     if fhir is None:
         FhirClient.check_settings(settings)  # a CA bundle or credentials that cannot work stop the start here
     app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan)
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]  # every refusal an OperationOutcome
     app.state.accounts = Accounts.load(settings.users_file)
     app.state.senders = Senders(settings)
     app.state.worker = None
@@ -346,6 +348,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 },
             }
         },
+        responses=refusals(401, 403, 409, 413, 415, 422, 503),
     )
     async def post_message(request: Request, caller: Caller = authenticated) -> JSONResponse:
         """Accepts one internal message (XML or JSON): 202 once it is journaled, with its status URL.

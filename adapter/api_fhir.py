@@ -42,6 +42,7 @@ from .codec import Limits, decode, encode_xml
 from .config import Settings
 from .fhir_format import read_bundle, render, wants_xml
 from .journal import Journal, Record
+from .openapi_doc import FHIR_JSON, FHIR_XML, refusals
 from .outcome import operation_outcome, outcome_of
 from .redact import redact
 from .request_body import read_body
@@ -142,6 +143,21 @@ def capability_statement(settings: Settings) -> dict[str, Any]:
     }
 
 
+#: What the OpenAPI document says of both POSTs: a Bundle in, FHIR out in the format asked for.
+_FHIR_OUT = {FHIR_JSON: {"schema": {"type": "object"}}, FHIR_XML: {"schema": {"type": "string"}}}
+_BUNDLE_IN: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {FHIR_JSON: {"schema": {"type": "object"}}, FHIR_XML: {"schema": {"type": "string"}}},
+    }
+}
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Relayed: the answer to the Bundle", "content": _FHIR_OUT},
+    202: {"description": "Accepted, still being relayed: poll Content-Location", "content": _FHIR_OUT},
+    **refusals(400, 401, 403, 409, 413, 415, 422, 502, 503, xml=True),
+}
+
+
 def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     api = APIRouter(prefix="/fhir", tags=["FHIR"])
 
@@ -149,7 +165,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
         body, media = render(resource, wants_xml(fmt, request.headers.get("accept")))
         return Response(body, status_code=status, media_type=media, headers=headers)
 
-    @api.get("/metadata")
+    @api.get("/metadata", response_class=Response, responses={200: {"description": "CapabilityStatement", "content": _FHIR_OUT}})
     async def metadata(request: Request, _format: str | None = None) -> Response:
         return respond(request, _format, capability_statement(settings))
 
@@ -196,7 +212,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
             record = current or record
         return record
 
-    @api.post("", response_model=None)
+    @api.post("", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
     async def transaction(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A transaction or batch Bundle holding one message."""
         raw = await read_body(request, limits.max_bytes, _BUNDLE)
@@ -216,7 +232,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
 
         return await answer(request, _format, raw, read, done, caller)
 
-    @api.post("/$process-message", response_model=None)
+    @api.post("/$process-message", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
     async def process_message(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A message Bundle: its MessageHeader names the event, the rest is the message."""
         raw = await read_body(request, limits.max_bytes, _BUNDLE)

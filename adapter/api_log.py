@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .auth import Role, User
 from .journal import Journal, Record
 from .journal import Query as LogQuery
+from .openapi_doc import FHIR_JSON, refusals
 from .outcome import refusal
 from .patient_search import normalise
 from .redact import redact
@@ -69,7 +70,7 @@ def _seconds(moment: datetime | None) -> float | None:
 
 
 def router(fhir_base_url: str) -> APIRouter:
-    api = APIRouter(tags=["relay log"])
+    api = APIRouter(tags=["relay log"], responses=refusals(401, 403))
 
     def journal(request: Request) -> Journal:
         j: Journal = request.app.state.journal
@@ -143,7 +144,7 @@ def router(fhir_base_url: str) -> APIRouter:
             return refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
         return await page(request, body, request.app.state.hasher(number))
 
-    @api.get("/messages/{message_id}", response_model=None)
+    @api.get("/messages/{message_id}", response_model=None, responses=refusals(404))
     async def detail(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
         """The message's state, server ids (with links), every relay attempt, and its masked document."""
         caller(request, *_VIEW)
@@ -161,7 +162,17 @@ def router(fhir_base_url: str) -> APIRouter:
             "outbound": [o.as_json() for o in await asyncio.to_thread(j.outbound, message_id)],
         }
 
-    @api.get("/messages/{message_id}/document", response_model=None)
+    @api.get(
+        "/messages/{message_id}/document",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The document in the media type it was sent in, identity numbers masked unless revealed",
+                "content": {"*/*": {"schema": {"type": "string"}}},
+            },
+            **refusals(404, 410),
+        },
+    )
     async def document(message_id: str, request: Request, reveal: bool = False) -> Response:
         """The inbound document, identity numbers masked; ``reveal=true`` (the reveal right) unmasks and is audited."""
         user = caller(request, Role.REVEAL) if reveal else caller(request, *_VIEW)
@@ -176,7 +187,14 @@ def router(fhir_base_url: str) -> APIRouter:
             return Response(record.document, media_type=record.content_type or "application/octet-stream")
         return Response(_shown(record), media_type=record.content_type or "text/plain")
 
-    @api.get("/messages/{message_id}/bundle", response_model=None)
+    @api.get(
+        "/messages/{message_id}/bundle",
+        response_class=Response,
+        responses={
+            200: {"description": "The transaction Bundle, masked", "content": {FHIR_JSON: {"schema": {"type": "object"}}}},
+            **refusals(404),
+        },
+    )
     async def bundle(message_id: str, request: Request) -> Response:
         """The transaction Bundle the message was mapped to when it was accepted, identity numbers masked."""
         caller(request, *_VIEW)
@@ -195,15 +213,15 @@ def router(fhir_base_url: str) -> APIRouter:
         await asyncio.to_thread(j.audit, user.name, action, message_id, None, now=time.time())
         return dict(record.as_json())
 
-    @api.post("/messages/{message_id}/replay", response_model=None)
+    @api.post("/messages/{message_id}/replay", response_model=None, responses=refusals(404, 409))
     async def replay(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
         return await operator(request, message_id, "replay")
 
-    @api.post("/messages/{message_id}/cancel", response_model=None)
+    @api.post("/messages/{message_id}/cancel", response_model=None, responses=refusals(404, 409))
     async def cancel(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
         return await operator(request, message_id, "cancel")
 
-    @api.post("/messages/{message_id}/outbound/replay", response_model=None)
+    @api.post("/messages/{message_id}/outbound/replay", response_model=None, responses=refusals(404))
     async def outbound_replay(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
         """Failed deliveries of the message to the internal systems go again (operator)."""
         user = caller(request, Role.OPERATOR)

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import Role
 from .journal import Journal
+from .openapi_doc import refusals
 from .outcome import operation_outcome
 
 __all__ = ["router"]
@@ -60,7 +61,7 @@ def buckets(attempts: list[tuple[float, int | None, float]], since: float, minut
 def router() -> APIRouter:
     api = APIRouter(tags=["operations"])
 
-    @api.get("/ready", response_model=None)
+    @api.get("/ready", response_model=None, responses=refusals(503))
     async def ready(request: Request) -> dict[str, Any] | JSONResponse:
         """Ready for traffic: the journal answers and the FHIR server did at the last look."""
         journal: Journal = request.app.state.journal
@@ -79,12 +80,18 @@ def router() -> APIRouter:
             return JSONResponse(operation_outcome(*issues), status_code=503, media_type="application/fhir+json")
         return {"status": "ready", "fhirSince": _iso(state.fhir_since)}
 
-    @api.get("/metrics")
+    @api.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus's text format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+        },
+    )
     async def metrics(request: Request) -> Response:
         body = await asyncio.to_thread(generate_latest, request.app.state.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    @api.get("/stats")
+    @api.get("/stats", responses=refusals(401, 403))
     async def stats(request: Request, minutes: Annotated[int, Query(ge=1, le=360)] = 60) -> dict[str, Any]:
         """The console's charts and banner."""
         request.app.state.accounts.require(request, Role.OPERATOR, Role.AUDITOR)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from .config import Settings
+from .openapi_doc import refusals
 from .outcome import operation_outcome
 from .reports import Episodes, load_payment_rules, load_units, payment_rows, timeline
 from .rules import halland
@@ -26,7 +27,7 @@ def _at(at: datetime | None) -> datetime:
 
 
 def router(settings: Settings) -> APIRouter:
-    api = APIRouter(prefix="", tags=["reports"])
+    api = APIRouter(prefix="", tags=["reports"], responses=refusals(401, 403))
     units = load_units(settings.units_file)
     rules = load_payment_rules(settings.payment_file)
 
@@ -50,7 +51,16 @@ def router(settings: Settings) -> APIRouter:
         now = _at(at)
         return [f.as_json() for f in (await episodes(request)).findings(now) if f.rule == "kvittens" and f.overdue(now)]
 
-    @api.get("/reports/payment", response_model=None)
+    @api.get(
+        "/reports/payment",
+        response_model=None,
+        responses={
+            200: {
+                "description": "One row per episode: JSON, or CSV with format=csv",
+                "content": {"application/json": {"schema": {"type": "array"}}, "text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def payment(
         request: Request,
         region: str,
@@ -79,7 +89,7 @@ def router(settings: Settings) -> APIRouter:
         r = halland.monthly()
         return {"rows": r.rows, "rowSum": r.row_sum, "total": r.total, "invoicedTotal": r.invoiced_total}
 
-    @api.get("/episodes/{key:path}/timeline", response_model=None)
+    @api.get("/episodes/{key:path}/timeline", response_model=None, responses=refusals(404))
     async def journey(key: str, request: Request, at: datetime | None = None) -> Any:
         """One key's journey: messages, acknowledgements, deadlines, findings and the payment clock."""
         found = timeline(await episodes(request, key), key, _at(at), rules=rules, kommun_of=units)

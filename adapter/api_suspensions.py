@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .journal import Journal
+from .openapi_doc import refusals
 from .outcome import refusal
 
 __all__ = ["router"]
@@ -50,7 +51,7 @@ def _no_flag(suspension_id: int) -> JSONResponse:
 
 
 def router() -> APIRouter:
-    api = APIRouter(tags=["suspensions"])
+    api = APIRouter(tags=["suspensions"], responses=refusals(401, 403))
 
     def journal(request: Request) -> Journal:
         j: Journal = request.app.state.journal
@@ -60,7 +61,7 @@ def router() -> APIRouter:
     async def listed(request: Request, key: str | None = None) -> list[dict[str, Any]]:
         return [s.as_json() for s in await asyncio.to_thread(journal(request).suspensions, key)]
 
-    @api.post("/episodes/{key:path}/suspensions", status_code=201, response_model=None)
+    @api.post("/episodes/{key:path}/suspensions", status_code=201, response_model=None, responses=refusals(404, 422))
     async def add(key: str, body: NewSuspension, request: Request) -> JSONResponse:
         j = journal(request)
         if not key.startswith("episode:"):
@@ -73,7 +74,7 @@ def router() -> APIRouter:
             return refusal(422, "business-rule", str(exc), "to")
         return JSONResponse(flag.as_json(), status_code=201, headers={"Location": f"/suspensions/{flag.id}"})
 
-    @api.patch("/suspensions/{suspension_id}", response_model=None)
+    @api.patch("/suspensions/{suspension_id}", response_model=None, responses=refusals(404, 422))
     async def end(suspension_id: FlagId, body: EndSuspension, request: Request) -> dict[str, Any] | JSONResponse:
         try:
             flag = await asyncio.to_thread(journal(request).end_suspension, suspension_id, body.last_day, now=time.time())
@@ -83,7 +84,7 @@ def router() -> APIRouter:
             return refusal(422, "business-rule", str(exc), "to")
         return flag.as_json()
 
-    @api.delete("/suspensions/{suspension_id}", response_model=None)
+    @api.delete("/suspensions/{suspension_id}", response_model=None, responses=refusals(404))
     async def remove(suspension_id: FlagId, request: Request) -> dict[str, Any] | JSONResponse:
         try:
             return (await asyncio.to_thread(journal(request).remove_suspension, suspension_id)).as_json()

@@ -250,3 +250,24 @@ def test_an_integer_the_journal_cannot_hold_is_refused_naming_it(
     # OverflowError from the database driver: a 500.
     response = client.request(method, url, json=body)
     assert _outcome(response, 400)[0]["expression"] == [element]
+
+
+def test_the_openapi_document_declares_every_refusal_as_an_operation_outcome(client: TestClient) -> None:
+    # FastAPI declared 422 HTTPValidationError (never answered: the handler answers 400), and
+    # nothing of the 404s, 409s, 415s and 503s that were answered; POST /fhir declared no body.
+    doc = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["OperationOutcome"]["required"] == ["resourceType", "issue"]
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    schema = response["content"]["application/fhir+json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/OperationOutcome"}, (method, path, status)
+            if operation.get("parameters") or operation.get("requestBody"):
+                assert "400" in operation["responses"], (method, path)
+    door = doc["paths"]["/fhir"]["post"]
+    assert set(door["requestBody"]["content"]) == {"application/fhir+json", "application/fhir+xml"}
+    assert {"200", "202", "409", "413", "415", "422", "502", "503"} <= set(door["responses"])
+    assert set(doc["paths"]["/messages/{message_id}"]["get"]["responses"]) >= {"200", "401", "403", "404"}
+    assert "text/csv" in doc["paths"]["/reports/payment"]["get"]["responses"]["200"]["content"]

@@ -5,10 +5,11 @@
 
 Byte mutations (flip, insert, delete, truncate, duplicate a slice) run on any document; tree
 mutations run while the document still parses: for XML (lxml) an element deleted, duplicated,
-swapped with a sibling, moved, renamed, an attribute deleted or set, text set; for JSON a
-property or item deleted, duplicated, renamed, swapped, wrapped in or unwrapped from an array, a
-value replaced by one of another type. Values set this way are written into the serialised text
-afterwards, so they may hold what lxml refuses to write (control characters, lone surrogates).
+swapped with a sibling, moved, renamed, an attribute deleted, set, added, swapped with another or
+written twice, text set; for JSON a property or item deleted, duplicated, renamed, swapped,
+written twice, wrapped in or unwrapped from an array, a value replaced by one of another type.
+Values set this way are written into the serialised text afterwards, so they may hold what lxml
+refuses to write (control characters, lone surrogates).
 
 How long to fuzz: ``SAMVERKAN_FUZZ_EXAMPLES=5000`` runs every fuzz test with that many examples
 (:func:`examples`); without it each test has its own bound, set so that the whole fuzz set takes
@@ -20,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -264,7 +266,7 @@ def _xml_mutation(draw: st.DrawFn, root: etree._Element, values: _Values) -> Non
     op = draw(
         st.sampled_from(
             # Values most often: a document with one wrong value gets furthest, to the checks and the mapping.
-            ["delete", "duplicate", "swap", "move", "rename", "drop-attribute", "add-attribute", "set-text"]
+            ["delete", "duplicate", "swap", "move", "rename", "drop-attribute", "add-attribute", "swap-attributes", "set-text"]
             + ["set-attribute"] * 4
         )
     )
@@ -293,6 +295,10 @@ def _xml_mutation(draw: st.DrawFn, root: etree._Element, values: _Values) -> Non
     elif op == "rename":
         unknown = etree.QName(etree.QName(el).namespace, "Unknown").text
         el.tag = draw(st.sampled_from(sorted({str(e.tag) for e in elements} | {unknown})))
+    elif op == "swap-attributes" and len(el.attrib) > 1:
+        names = sorted(el.attrib)
+        first, second = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        el.attrib[first], el.attrib[second] = el.attrib[second], el.attrib[first]
     elif op == "drop-attribute" and el.attrib:
         del el.attrib[draw(st.sampled_from(sorted(el.attrib)))]
     elif op in ("set-attribute", "drop-attribute") and el.attrib:
@@ -324,7 +330,22 @@ def _xml_tree_mutation(draw: st.DrawFn, raw: bytes) -> bytes | None:
     for token, value in values.chosen.items():
         text = text.replace(token, _xml_escape(value, escape_raw))
     head = draw(st.sampled_from(["", "<?xml version='1.0' encoding='UTF-8'?>\n", '<?xml version="1.0"?>\n']))
-    return (head + text).encode("utf-8", errors="surrogatepass")
+    return _twice(draw, head + text, _XML_ATTRIBUTE).encode("utf-8", errors="surrogatepass")
+
+
+#: An attribute, and a JSON property with a scalar value, as text.
+_XML_ATTRIBUTE = re.compile(r' [A-Za-z][\w:.-]*="[^"]*"')
+_JSON_PROPERTY = re.compile(r'"[^"\\]*": ?("[^"\\]*"|-?[0-9.eE+-]+|true|false|null)')
+
+
+def _twice(draw: st.DrawFn, text: str, pattern: re.Pattern[str]) -> str:
+    """Now and then one attribute or property written twice (lxml and dicts cannot hold that)."""
+    found = list(pattern.finditer(text)) if draw(st.integers(0, 9)) == 0 else []
+    if not found:
+        return text
+    match = found[draw(st.integers(0, 2**32 - 1)) % len(found)]
+    separator = "" if pattern is _XML_ATTRIBUTE else ", "
+    return text[: match.end()] + separator + match.group() + text[match.end() :]
 
 
 #: JSON values of every type, to swap for what was there.
@@ -406,7 +427,7 @@ def _json_tree_mutation(draw: st.DrawFn, raw: bytes) -> bytes | None:
     for _ in range(draw(_FEW)):
         doc = _json_mutation(draw, doc)
     text = json.dumps(doc, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1])))
-    return text.encode("utf-8", errors="surrogatepass")
+    return _twice(draw, text, _JSON_PROPERTY).encode("utf-8", errors="surrogatepass")
 
 
 @st.composite

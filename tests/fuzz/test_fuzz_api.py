@@ -150,7 +150,7 @@ def _endpoint(doc: Doc) -> str:
     return "/fhir/$process-message" if b'"message"' in doc.raw or b'<type value="message"/>' in doc.raw else "/fhir"
 
 
-@bounded(300)
+@bounded(250)
 @given(st.data())
 def test_post_messages_answers_mutated_documents_with_2xx_or_an_operation_outcome(
     client: TestClient, data: st.DataObject
@@ -160,7 +160,7 @@ def test_post_messages_answers_mutated_documents_with_2xx_or_an_operation_outcom
     answered_well(client, "/messages", raw, _headers(content_type))
 
 
-@bounded(300)
+@bounded(250)
 @given(st.data())
 def test_the_fhir_door_answers_mutated_bundles_with_2xx_or_an_operation_outcome(client: TestClient, data: st.DataObject) -> None:
     doc, raw = data.draw(_mostly(fuzzed(VENDOR), fuzzed(INTERNAL)), label="bundle")

@@ -75,7 +75,7 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=examples(30),
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )

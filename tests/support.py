@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter import codec
+from adapter.config import Settings
 from mappings.identifiers import luhn_ok
 from mappings.model import CareEpisode, Message, PatientIdKind
 
@@ -139,6 +140,21 @@ class Renamer:
         )
 
 
+def offline_settings(journal: Path, **given: Any) -> Settings:
+    """An app that accepts and relays nothing: a SQLite journal at ``journal``, no relay worker or
+    overdue scheduler, senders' authentication off, and nothing listening at the FHIR URL (the
+    watcher finds it unreachable). ``given`` overrides any of it."""
+    base: dict[str, Any] = {
+        "journal_path": str(journal),
+        "journal_url": None,
+        "relay_parallel": 0,
+        "overdue_interval": 0,
+        "inbound_auth": "off",
+        "fhir_base_url": "http://127.0.0.1:9/fhir",
+    }
+    return Settings(**{**base, **given})
+
+
 def unique(message: Message, rng: random.Random | None = None) -> Message:
     """``message`` with identifiers of its own (see :class:`Renamer`)."""
     return Renamer(rng)(message)
@@ -161,6 +177,7 @@ __all__ = [
     "bad_input",
     "content_type",
     "load",
+    "offline_settings",
     "personnummer",
     "unique",
 ]

@@ -16,11 +16,10 @@ from fastapi.testclient import TestClient
 from adapter.api import create_app
 from adapter.api_fhir import _message
 from adapter.codec import Limits
-from adapter.config import Settings
 from adapter.fhir_format import read_bundle
 from mappings import to_bundle
 from mappings.errors import SamverkanError
-from tests.support import FIXTURES, load
+from tests.support import FIXTURES, load, offline_settings
 
 VENDOR = FIXTURES / "vendor"
 
@@ -200,14 +199,7 @@ def test_a_given_name_carried_only_by_its_extension_is_left_out() -> None:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        journal_path=str(tmp_path_factory.mktemp("found") / "j.sqlite3"),
-        journal_url=None,
-        relay_parallel=0,
-        overdue_interval=0,
-        inbound_auth="off",
-        fhir_base_url="http://127.0.0.1:9/fhir",
-    )
+    settings = offline_settings(tmp_path_factory.mktemp("found") / "j.sqlite3")
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapter.api import create_app
-from adapter.config import Settings
 from adapter.journal import Journal
 from tests.fuzz.mutations import INTERNAL, VENDOR, Doc, bounded, fuzzed, outcome
+from tests.support import offline_settings
 
 pytestmark = pytest.mark.fuzz
 
@@ -54,15 +54,7 @@ _ANY_TYPE = st.sampled_from([*_CONTENT_TYPES, None])
 
 
 def _app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        journal_path=str(tmp_path_factory.mktemp("fuzz-api") / "j.sqlite3"),
-        journal_url=None,
-        relay_parallel=0,
-        overdue_interval=0,
-        fhir_answer_wait=0,
-        inbound_auth="off",
-        fhir_base_url="http://127.0.0.1:9/fhir",  # nothing relays; the watcher finds it unreachable
-    )
+    settings = offline_settings(tmp_path_factory.mktemp("fuzz-api") / "j.sqlite3", fhir_answer_wait=0)
     # A 500 must come back as a response (and fail the test), not as an exception in the client.
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c

@@ -31,9 +31,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from adapter.api import create_app
-from adapter.config import Settings
 from tests.fuzz.mutations import examples
-from tests.support import JOURNEYS, content_type
+from tests.support import JOURNEYS, content_type, offline_settings
 
 pytestmark = pytest.mark.fuzz
 
@@ -42,16 +41,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
-    settings_ = Settings(
-        journal_path=str(tmp_path_factory.mktemp("fuzz-openapi") / "j.sqlite3"),
-        journal_url=None,
-        relay_parallel=0,
-        overdue_interval=0,
-        fhir_answer_wait=0,
-        inbound_auth="off",
-        users_file=None,
-        fhir_base_url="http://127.0.0.1:9/fhir",  # nothing relays; the watcher finds it unreachable
-    )
+    settings_ = offline_settings(tmp_path_factory.mktemp("fuzz-openapi") / "j.sqlite3", fhir_answer_wait=0, users_file=None)
     app = create_app(settings_)
     # A journey in the journal, so that the reports, the timeline and the searches have episodes to read.
     with TestClient(app) as client:

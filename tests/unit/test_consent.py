@@ -14,22 +14,13 @@ from fastapi.testclient import TestClient
 
 from adapter import codec
 from adapter.api import create_app
-from adapter.config import Settings
 from mappings.model import Consent, Message
-from tests.support import FIXTURES, INSKRIVNING, load, unique
+from tests.support import FIXTURES, INSKRIVNING, load, offline_settings, unique
 
 
 @pytest.fixture
 def client(tmp_path: Path):
-    settings = Settings(
-        journal_path=str(tmp_path / "j.sqlite3"),
-        journal_url=None,
-        relay_parallel=0,
-        overdue_interval=0,
-        fhir_base_url="http://127.0.0.1:9/fhir",
-        inbound_auth="off",
-    )
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(offline_settings(tmp_path / "j.sqlite3"))) as c:
         yield c
 
 

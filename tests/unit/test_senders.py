@@ -21,7 +21,7 @@ from adapter.api import create_app
 from adapter.cli import app as cli
 from adapter.config import Settings
 from mappings.model import Party
-from tests.support import FIXTURES, INSKRIVNING, load, unique
+from tests.support import FIXTURES, INSKRIVNING, load, offline_settings, unique
 
 runner = CliRunner()
 MED1 = "SE2321000131-E000000000011"  # the sender of the Inskrivningsmeddelande fixture
@@ -30,15 +30,7 @@ ISSUER, AUDIENCE = "https://idp.region.example/realms/vard", "samverkan"
 
 
 def _settings(tmp_path: Path, **given: Any) -> Settings:
-    base: dict[str, Any] = {
-        "journal_path": str(tmp_path / "j.sqlite3"),
-        "journal_url": None,
-        "relay_parallel": 0,
-        "overdue_interval": 0,
-        "fhir_base_url": "http://127.0.0.1:9/fhir",  # nothing relays
-        "inbound_auth": "required",
-    }
-    return Settings(**{**base, **given})
+    return offline_settings(tmp_path / "j.sqlite3", **{"inbound_auth": "required", **given})
 
 
 def _document(sender: str = MED1) -> bytes:

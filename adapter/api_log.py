@@ -28,13 +28,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from .auth import Role, User
+from .auth import NotAllowed, Role, User
 from .journal import Journal, Record
 from .journal import Query as LogQuery
 from .openapi_doc import FHIR_JSON, refusals
 from .outcome import refusal
 from .patient_search import normalise
 from .redact import redact
+from .senders import Caller
 
 __all__ = ["router"]
 
@@ -79,6 +80,19 @@ def router(fhir_base_url: str) -> APIRouter:
     def caller(request: Request, *roles: Role) -> User:
         user: User = request.app.state.accounts.require(request, *roles)
         return user
+
+    def sender_polling(request: Request) -> Caller | None:
+        """None for an operator, who sees every message; else the sender (API key or bearer
+        token) polling the message it sent, where the 202 pointed it."""
+        try:
+            caller(request, *_VIEW)
+            return None
+        except NotAllowed:
+            bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+            if not bearer and not request.headers.get("x-api-key"):
+                raise
+        sender: Caller = request.app.state.senders.authenticate(request)
+        return sender
 
     async def page(request: Request, f: Filters, patient_hash: str | None = None) -> dict[str, Any]:
         q = LogQuery(
@@ -146,11 +160,13 @@ def router(fhir_base_url: str) -> APIRouter:
 
     @api.get("/messages/{message_id}", response_model=None, responses=refusals(404))
     async def detail(message_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        """The message's state, server ids (with links), every relay attempt, and its masked document."""
-        caller(request, *_VIEW)
+        """The message's state, server ids (with links), every relay attempt, and its masked document.
+
+        Operators see any message; a sender only the messages it sent (others are not found)."""
+        sender = sender_polling(request)
         j = journal(request)
         record = await asyncio.to_thread(j.get, message_id)
-        if record is None:
+        if record is None or (sender is not None and not sender.may_send_as(record.sender or "")):
             return _not_found(message_id)
         attempts = await asyncio.to_thread(j.attempts, message_id)
         return {

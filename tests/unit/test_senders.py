@@ -237,3 +237,19 @@ def test_serve_does_not_start_with_fhir_server_settings_that_cannot_work(tmp_pat
     result = runner.invoke(cli, ["serve"], env=env)
     assert result.exit_code == 2
     assert "SAMVERKAN_FHIR_CLIENT" in result.stderr
+
+
+def test_a_sender_polls_the_messages_it_sent_and_no_others(tmp_path: Path) -> None:
+    senders, users = tmp_path / "senders.json", tmp_path / "users.json"
+    key = _add_sender(senders, "med1", MED1)
+    other_key = _add_sender(senders, "other", OTHER)
+    users.write_text("{}")  # operators' routes closed: only accounts (none here) or senders get in
+    with TestClient(create_app(_settings(tmp_path, senders_file=str(senders), users_file=str(users)))) as client:
+        posted = _post(client, _document(), **{"X-API-Key": key})
+        assert posted.status_code == 202
+        where = posted.headers["Location"]
+        polled = client.get(where, headers={"X-API-Key": key})
+        assert polled.status_code == 200 and polled.json()["state"] == "accepted"
+        assert client.get(where, headers={"X-API-Key": other_key}).status_code == 404  # not told it exists
+        assert client.get(where).status_code == 401
+        assert client.get("/messages", headers={"X-API-Key": key}).status_code == 401  # the log is for operators

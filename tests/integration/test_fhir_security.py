@@ -133,7 +133,8 @@ def test_without_the_ca_bundle_the_certificate_is_refused_and_nothing_lands(
         message = _post(client)
         # Then the relay is retried, and the attempt says the certificate was not trusted
         status = _until(client, message.id, _tried)
-        assert status["state"] == "retrying", status
+        # Retried, not given up on (it may already be in its next attempt when we look)
+        assert status["state"] in ("retrying", "relaying"), status
         error = status["attemptLog"][0]["error"]
         assert error.startswith("SAMV-4001") and "certificate" in error and tls_proxy.url in error, error
         ready = _ready(client)
@@ -213,7 +214,8 @@ def test_a_wrong_secret_is_a_clear_error_and_fixing_it_delivers(token_proxy: Gua
         message = _post(client)
         status = _until(client, message.id, _tried)
         # Then the attempt names the token endpoint and what it said, never the secret
-        assert status["state"] == "retrying", status
+        # Retried, not given up on (it may already be in its next attempt when we look)
+        assert status["state"] in ("retrying", "relaying"), status
         error = status["attemptLog"][0]["error"]
         assert error.startswith("SAMV-4004") and token_url in error and "invalid_client" in error, error
         assert wrong not in client.get(f"/messages/{message.id}").text

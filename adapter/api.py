@@ -56,7 +56,7 @@ from .patient_search import PatientHasher
 from .redact import redact
 from .relay import bundle_of
 from .reports import Episodes, load_units
-from .request_body import read_body
+from .request_body import read_body, record_refusal
 from .senders import Caller, Senders, authenticated
 from .ui import ui_router
 from .watch import Watch
@@ -70,11 +70,6 @@ _FHIR_JSON = "application/fhir+json"
 
 def _outcome_response(status: int, outcome: dict[str, Any]) -> JSONResponse:
     return JSONResponse(outcome, status_code=status, media_type=_FHIR_JSON)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes ``limit`` or if it is compressed (``adapter.request_body``)."""
-    return await read_body(request, limit)
 
 
 def key_for(message: Message, journal: Journal) -> str:
@@ -187,7 +182,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 await client.aclose()
 
     if fhir is None:
-        FhirClient.check_settings(settings)  # a CA bundle or credentials that cannot work stop the start here
+        FhirClient.security(settings)  # a CA bundle or credentials that cannot work stop the start here
     app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan)
     app.openapi = lambda: document(app)  # type: ignore[method-assign]  # every refusal an OperationOutcome
     app.state.accounts = Accounts.load(settings.users_file)
@@ -294,24 +289,14 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
                 path, kind = sender_at
                 raise SenderNotPermitted(f"{caller.name} may not send as this sender", path=path, path_kind=kind)
             key = key_for(message, journal)
-            check_information_transfer(message, journal.information_transfer(key) if message.care_episode else None)
+            check_information_transfer(message, lambda: journal.information_transfer(key))
             # Mapped now, so that what cannot be mapped is refused to the sender, not dead-lettered later.
             recorded = datetime.fromtimestamp(accepted, UTC)
             bundle = json.dumps(bundle_of(message, recorded=recorded), ensure_ascii=False, separators=(",", ":"))
         except JournalUnavailable:
             raise
         except SamverkanError as exc:
-            metrics.refused.labels(exc.code).inc()
-            journal.reject(
-                document=raw,
-                content_type=content_type,
-                code=exc.code,
-                location=exc.path,
-                detail=redact(exc.detail),
-                now=time.time(),
-                actor=caller.name,
-                message_id=message.id if message is not None else None,
-            )
+            record_refusal(request, exc, raw, actor=caller.name, message_id=message.id if message is not None else None)
             raise
         item = Accept(
             message.id,
@@ -357,7 +342,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
         the same id with other content is a conflict (409).
         """
         content_type = request.headers.get("content-type")
-        raw = await _read_body(request, limits.max_bytes)
+        raw = await read_body(request, limits.max_bytes, actor=caller.name)
         record, created = await take(
             request, raw, content_type, lambda: (decode(raw, content_type, limits=limits), raw), caller=caller
         )

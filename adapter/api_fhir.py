@@ -215,7 +215,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     @api.post("", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
     async def transaction(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A transaction or batch Bundle holding one message."""
-        raw = await read_body(request, limits.max_bytes, _BUNDLE)
+        raw = await read_body(request, limits.max_bytes, _BUNDLE, actor=caller.name)
         sent: list[dict[str, Any]] = []
 
         def read() -> tuple[Message, bytes]:
@@ -235,7 +235,7 @@ def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
     @api.post("/$process-message", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
     async def process_message(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
         """A message Bundle: its MessageHeader names the event, the rest is the message."""
-        raw = await read_body(request, limits.max_bytes, _BUNDLE)
+        raw = await read_body(request, limits.max_bytes, _BUNDLE, actor=caller.name)
         header: dict[str, Any] = {}
 
         def read() -> tuple[Message, bytes]:

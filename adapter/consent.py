@@ -15,6 +15,8 @@ SAMV-5002): a message is never relayed in part. The SIP's own consent is checked
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mappings.errors import ConsentNotGiven
 from mappings.model import Message
 
@@ -35,18 +37,19 @@ def carried(message: Message) -> list[str]:
     return [part for part in INFORMATION if getattr(message.body, part, None)]
 
 
-def check_information_transfer(message: Message, episode: bool | None) -> None:
+def check_information_transfer(message: Message, episode: Callable[[], bool | None]) -> None:
     """Refuses ``message`` when it shares information and the patient has said no.
 
-    ``episode`` is the latest consent the message's episode stated before it (None: none).
+    ``episode`` gives the latest consent the message's episode stated before it (None: none); it
+    is asked (a journal read) only for a message that carries information and states nothing.
     """
-    if message.care_episode is None:
-        return  # outside an inpatient episode no consent is carried: not this rule's business
+    parts = carried(message)
+    if message.care_episode is None or not parts:
+        return  # outside an inpatient episode no consent is carried; without information none is needed
     consent = stated(message)
     if consent is None:
-        consent = episode
-    parts = carried(message)
-    if consent is False and parts:
+        consent = episode()
+    if consent is False:
         raise ConsentNotGiven(
             "the patient has not consented to information transfer in this episode; the message carries information"
             " that may not be shared (send it without it, or once the patient consents)",

@@ -1,13 +1,15 @@
 """The body of a POST to either door, read within the size limit.
 
-    read_body(request, limit, where) -> bytes     413 past ``limit``, 415 if compressed
+    read_body(request, limit, where, actor=) -> bytes     413 past ``limit``, 415 if compressed
+    record_refusal(request, exc, document, actor=, message_id=)   a refusal counted and journaled
 
 The body is never read whole into memory first: a declared ``Content-Length`` over the limit is
 refused before a byte is read, and a chunked body as soon as it passes the limit. A
 ``Content-Encoding`` (gzip, deflate, br) is refused rather than inflated: a few kilobytes of gzip
 inflate to gigabytes, and no sender of ours needs it. These refusals happen before a document
 exists, so they are journaled here, without the body (it is what was too large, or not a
-document), as ``adapter.api``'s ``take`` journals every later one with the body it read.
+document); ``adapter.api``'s ``take`` journals every later one, with the body it read, through
+the same :func:`record_refusal`.
 """
 
 from __future__ import annotations
@@ -17,22 +19,22 @@ import time
 
 from fastapi import Request
 
-from mappings.errors import CodecError, DocumentTooLarge, UnsupportedMediaType
+from mappings.errors import CodecError, DocumentTooLarge, SamverkanError, UnsupportedMediaType
 
 from .journal import Journal
 from .redact import redact
 from .safe_parse import Where, shorten
 
-__all__ = ["read_body"]
+__all__ = ["read_body", "record_refusal"]
 
 log = logging.getLogger("adapter.request_body")
 
 _IDENTITY = ("", "identity")
 
 
-async def read_body(request: Request, limit: int, where: Where = ("/", "xpath")) -> bytes:
+async def read_body(request: Request, limit: int, where: Where = ("/", "xpath"), *, actor: str = "anonymous") -> bytes:
     """The body of ``request``, at most ``limit`` bytes and not encoded; else a ``CodecError``
-    naming ``where`` (journaled as a refusal)."""
+    naming ``where``, journaled as a refusal by ``actor`` (the authenticated sender)."""
     path, kind = where
     try:
         encoding = request.headers.get("content-encoding", "").strip().lower()
@@ -52,23 +54,26 @@ async def read_body(request: Request, limit: int, where: Where = ("/", "xpath"))
                 raise DocumentTooLarge(f"the document is larger than {limit} bytes", path=path, path_kind=kind)
             chunks.append(chunk)
     except CodecError as exc:
-        _journal(request, exc)
+        try:
+            record_refusal(request, exc, b"", actor=actor)
+        except Exception:
+            # The sender still gets the refusal it is owed; the journal's trouble is for operators.
+            log.exception("could not journal the refusal %s of %s %s", exc.code, request.method, request.url.path)
         raise
     return b"".join(chunks)
 
 
-def _journal(request: Request, exc: CodecError) -> None:
-    journal: Journal = request.app.state.journal
+def record_refusal(request: Request, exc: SamverkanError, document: bytes, *, actor: str, message_id: str | None = None) -> None:
+    """Counts the refusal and keeps it in the journal with what was sent, audited under ``actor``."""
     request.app.state.metrics.refused.labels(exc.code).inc()
-    try:
-        journal.reject(
-            document=b"",
-            content_type=request.headers.get("content-type"),
-            code=exc.code,
-            location=exc.path,
-            detail=redact(exc.detail),
-            now=time.time(),
-        )
-    except Exception:
-        # The sender still gets the refusal it is owed; the journal's trouble is for operators.
-        log.exception("could not journal the refusal %s of %s %s", exc.code, request.method, request.url.path)
+    journal: Journal = request.app.state.journal
+    journal.reject(
+        document=document,
+        content_type=request.headers.get("content-type"),
+        code=exc.code,
+        location=exc.path,
+        detail=redact(exc.detail),
+        now=time.time(),
+        actor=actor,
+        message_id=message_id,
+    )

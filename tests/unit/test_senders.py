@@ -253,3 +253,12 @@ def test_a_sender_polls_the_messages_it_sent_and_no_others(tmp_path: Path) -> No
         assert client.get(where, headers={"X-API-Key": other_key}).status_code == 404  # not told it exists
         assert client.get(where).status_code == 401
         assert client.get("/messages", headers={"X-API-Key": key}).status_code == 401  # the log is for operators
+
+
+def test_a_body_refused_before_it_is_read_is_audited_under_its_sender(tmp_path: Path) -> None:
+    senders = tmp_path / "senders.json"
+    key = _add_sender(senders, "med1", MED1)
+    with TestClient(create_app(_settings(tmp_path, senders_file=str(senders), max_document_bytes=1024))) as client:
+        answer = _post(client, b"<x/>" * 1000, **{"X-API-Key": key})
+        assert answer.status_code == 413
+        assert [(a["actor"], a["action"]) for a in client.get("/audit").json()] == [("med1", "refused")]

@@ -207,19 +207,18 @@ class FhirClient:
 
         Raises ValueError for a CA bundle that cannot be read or half a set of credentials.
         """
+        verify, auth = cls.security(settings)
+        return cls(settings.fhir_base_url, timeout=settings.fhir_timeout, auth=auth, verify=verify)
+
+    @staticmethod
+    def security(settings: Settings) -> tuple[ssl.SSLContext | bool, httpx.Auth | None]:
+        """The CAs and the client credentials ``settings`` ask for; ValueError if they cannot work.
+        Nothing is opened: ``create_app`` calls it to refuse such settings before serving."""
         # Imported here: fhir_auth raises this module's errors, so it imports this module.
         from .fhir_auth import client_credentials, tls_context
 
         verify = tls_context(settings.fhir_ca_bundle)
-        auth = client_credentials(settings, verify=verify)
-        return cls(settings.fhir_base_url, timeout=settings.fhir_timeout, auth=auth, verify=verify)
-
-    @staticmethod
-    def check_settings(settings: Settings) -> None:
-        """Raises ValueError, as :meth:`from_settings` would, without opening anything."""
-        from .fhir_auth import client_credentials, tls_context
-
-        client_credentials(settings, verify=tls_context(settings.fhir_ca_bundle))
+        return verify, client_credentials(settings, verify=verify)
 
     async def __aenter__(self) -> FhirClient:
         return self

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from mappings.errors import InvalidValue, LimitExceeded, UnsupportedMediaType
 
 from .codec import DEFAULT_LIMITS, Limits
-from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten
+from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten, xml_parser
 
 __all__ = ["FHIR_JSON", "FHIR_XML", "read_bundle", "render", "wants_xml"]
 
@@ -38,11 +38,6 @@ _FHIR_NS = "http://hl7.org/fhir"
 _BUNDLE: Where = ("Bundle", "fhirpath")
 #: Characters neither an R4 string (no control characters but tab, CR, LF) nor XML 1.0 can hold.
 _NOT_A_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _safe_parser() -> etree.XMLParser:
-    # fhir.resources parses the bytes again, after adapter.safe_parse has checked them: as safely.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False)
 
 
 def _fhirpath(loc: Sequence[int | str]) -> str:
@@ -98,7 +93,8 @@ def _read_xml(raw: bytes, limits: Limits) -> dict[str, Any]:
     if (over := over_limits(root, max_depth=limits.max_fhir_depth, max_elements=limits.max_elements)) is not None:
         raise LimitExceeded(over[1], path="Bundle", path_kind="fhirpath")
     try:
-        model = Bundle.model_validate_xml(raw, xmlparser=_safe_parser())
+        # fhir.resources parses the bytes again, after parse_xml has checked them: as safely.
+        model = Bundle.model_validate_xml(raw, xmlparser=xml_parser())
     except ValidationError as exc:
         raise _invalid(exc) from None
     except _READER_ERRORS as exc:

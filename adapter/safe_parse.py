@@ -36,7 +36,7 @@ from lxml import etree
 
 from mappings.errors import ForbiddenConstruct, LimitExceeded, NotWellFormed, PathKind, UnsupportedMediaType
 
-__all__ = ["Where", "check_charset", "over_limits", "parse_json", "parse_xml", "shorten"]
+__all__ = ["Where", "check_charset", "over_limits", "parse_json", "parse_xml", "shorten", "xml_parser"]
 
 Where = tuple[str, PathKind]
 
@@ -82,8 +82,9 @@ def _utf8(raw: bytes, where: Where) -> str:
 # -- XML ---------------------------------------------------------------------------------------
 
 
-def _parser() -> etree.XMLParser:
-    # One per document: an lxml parser must not be used by two threads at once.
+def xml_parser() -> etree.XMLParser:
+    """The parser of untrusted XML. One per document: an lxml parser must not be used by two
+    threads at once."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -111,7 +112,7 @@ def parse_xml(raw: bytes, where: Where) -> etree._Element:
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         raise ForbiddenConstruct("DOCTYPE and entity declarations are not accepted", path=path, path_kind=kind)
     try:
-        root = etree.fromstring(raw, _parser())
+        root = etree.fromstring(raw, xml_parser())
     except etree.XMLSyntaxError as exc:
         line = f" (line {exc.lineno})" if exc.lineno else ""
         raise NotWellFormed(f"not well-formed XML{line}: {shorten(str(exc.msg))}", path=path, path_kind=kind) from None

@@ -222,17 +222,22 @@ class Senders:
                 " every message will be refused with 401"
             )
 
+    @staticmethod
+    def presented(request: Request) -> tuple[str | None, str | None]:
+        """The bearer token and the API key the request carries, if any."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        return bearer, request.headers.get("x-api-key") or None
+
     def authenticate(self, request: Request) -> Caller:
         if self.open:
             return OPEN
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
+        token, key = self.presented(request)
+        if token is not None:
             if self.tokens is None:
                 raise _refused("this adapter takes no bearer tokens: send an API key (X-API-Key)")
-            return self.tokens.caller(token.strip())
-        key = request.headers.get("x-api-key")
-        if key:
+            return self.tokens.caller(token)
+        if key is not None:
             caller = self.keys.caller(key) if self.keys is not None else None
             if caller is None:
                 raise _refused("the API key is not known")

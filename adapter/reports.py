@@ -16,14 +16,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from adapter.codec.internal import decode
+from adapter.journal.base import Journal, Record, Suspension
+from adapter.rules import halland
+from adapter.rules.deadlines import STOCKHOLM
+from adapter.rules.findings import Finding, evaluate
+from adapter.rules.payment import PaymentRules, periods
 from mappings.model import CareType, Message
-
-from .codec import decode
-from .journal import Journal, Record, Suspension
-from .rules import halland
-from .rules.deadlines import STOCKHOLM
-from .rules.findings import Finding, evaluate
-from .rules.payment import PaymentRules, periods
 
 __all__ = ["Episodes", "PaymentRow", "load_payment_rules", "load_units", "payment_rows", "timeline"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from adapter.codec import decode
+from adapter.codec.internal import decode
 from mappings import to_bundle
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ Prints four tables (ARCHITECTURE.md's targets in brackets):
 (b) relay throughput [adapter >= 90 % of direct]: the same care episodes (10 messages each, in
     order per episode, 16 episodes at a time) posted to `samverkan serve` (POST, journal, relay,
     until the journal says delivered) and, in the same run, their bundles posted straight to HAPI
-    with the same parallelism: the bundles the relay sends (adapter.relay.bundle_of: the mapping,
+    with the same parallelism: the bundles the relay sends (adapter.relay.message.bundle_of: the mapping,
     the acknowledgement Tasks and the AuditEvent), so both paths write the same resources.
     Rounds alternate; each round has identifiers of its own; medians.
 (c) accept latency [p99 < 10 ms at 200 msg/s]: POST to 202 at a steady 200 messages per second,
@@ -43,11 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from adapter.codec import decode  # noqa: E402
+from adapter.codec.internal import decode  # noqa: E402
 from adapter.config import Settings  # noqa: E402
-from adapter.journal import Accept, Journal, open_journal  # noqa: E402
-from adapter.journal_sqlite import SqliteJournal  # noqa: E402
-from adapter.relay import bundle_of  # noqa: E402
+from adapter.journal.base import Accept, Journal, open_journal  # noqa: E402
+from adapter.journal.sqlite import SqliteJournal  # noqa: E402
+from adapter.relay.message import bundle_of  # noqa: E402
 from mappings.keys import order_key  # noqa: E402
 from tests.load import Served, Workload, percentile, send  # noqa: E402
 

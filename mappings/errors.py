@@ -18,7 +18,7 @@
         ├── SenderNotPermitted      5001  (403) the caller may not send as the message's sender
         └── ConsentNotGiven         5002  (422) the patient has not consented to sharing this
 
-Relay errors (4xxx) live in ``adapter.fhir_client``; they subclass ``SamverkanError`` too.
+Relay errors (4xxx) live in ``adapter.fhir.client``; they subclass ``SamverkanError`` too.
 
 ``path`` is an XPath into the internal document (``/Message/Patient/@personnummer``) or a
 FHIRPath into a resource (``Patient.identifier[0]``); ``path_kind`` says which, so the HTTP edge

@@ -3,7 +3,7 @@
 Messages of one key reach the server in the order they were accepted; different keys go in
 parallel. The key is the care episode, else the referral, else the SIP, else the patient (as a
 hash, so the journal's key column holds no personnummer). A Kvittens takes the key of the message
-it acknowledges; that needs the journal, so the adapter resolves it (``adapter.intake``).
+it acknowledges; that needs the journal, so the adapter resolves it (``adapter.intake.group_commit``).
 """
 
 from __future__ import annotations

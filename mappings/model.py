@@ -1,7 +1,7 @@
 """The internal message as typed values (namespace ``urn:samverkan:message:1``).
 
 These are the concepts of DOMAIN.md, independent of XML, JSON and FHIR. The codec in
-``adapter.codec`` reads documents into them; ``mappings.*.to_fhir`` turns them into resources and
+``adapter.codec.internal`` reads documents into them; ``mappings.*.to_fhir`` turns them into resources and
 ``from_fhir`` turns resources back into them. Values are frozen so a message can be shared
 between threads and compared for round trips.
 

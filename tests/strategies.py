@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from adapter.checks import SENDERS
+from adapter.codec.checks import SENDERS
 from mappings.identifiers import luhn_ok
 from mappings.model import (
     PARTS,

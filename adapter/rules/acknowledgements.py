@@ -2,7 +2,7 @@
 
 So that any FHIR client can list what is waiting, a message's bundle carries one Task per
 recipient: status ``requested``, due at ``restriction.period.end``, ``businessStatus`` open (the
-scheduler makes it overdue, :mod:`adapter.overdue`). The Kvittens's own bundle completes the Task
+scheduler makes it overdue, :mod:`adapter.relay.overdue`). The Kvittens's own bundle completes the Task
 of its sender: status ``completed``, ``businessStatus`` received, the Kvittens as output.
 
     Message/@id + Recipient/@hsaId    Task.identifier (kvittens, "{message id}:{recipient}")

@@ -134,7 +134,7 @@ _SPECIAL = [
 
 def _enumerations() -> list[str]:
     """Every code the internal schema enumerates: a valid code in the wrong place gets past the XSD."""
-    xsd = etree.parse(str(ROOT / "adapter" / "schemas" / "samverkan-message-1.xsd"))
+    xsd = etree.parse(str(ROOT / "adapter" / "codec" / "schemas" / "samverkan-message-1.xsd"))
     return sorted({str(v) for v in xsd.xpath("//*[local-name()='enumeration']/@value")})
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from adapter.api import create_app
-from adapter.api_fhir import _message
-from adapter.codec import Limits
-from adapter.fhir_format import read_bundle
+from adapter.codec.fhir_wire import read_bundle
+from adapter.codec.internal import Limits
+from adapter.http.app import create_app
+from adapter.http.routes.fhir import _message
 from mappings import to_bundle
 from mappings.errors import SamverkanError
 from tests.support import FIXTURES, load, offline_settings

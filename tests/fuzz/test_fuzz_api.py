@@ -26,8 +26,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from adapter.api import create_app
-from adapter.journal import Journal
+from adapter.http.app import create_app
+from adapter.journal.base import Journal
 from tests.fuzz.mutations import INTERNAL, VENDOR, Doc, bounded, fuzzed, outcome
 from tests.support import offline_settings
 

@@ -1,9 +1,9 @@
 """The codecs under mutated fixtures: every document either reads as a message that maps, or is
 refused with a ``SamverkanError`` that is a 4xx and names the element; nothing else is raised.
 
-    internal XML/JSON   adapter.codec.decode, then adapter.relay.bundle_of (the mapping)
-    vendor FHIR         adapter.fhir_format.read_bundle, mappings.from_fhir and the door's checks
-                        (adapter.api_fhir._message), then bundle_of
+    internal XML/JSON   adapter.codec.internal.decode, then adapter.relay.message.bundle_of (the mapping)
+    vendor FHIR         adapter.codec.fhir_wire.read_bundle, mappings.from_fhir and the door's checks
+                        (adapter.http.routes.fhir._message), then bundle_of
 
 To fuzz longer: ``SAMVERKAN_FUZZ_EXAMPLES=5000 HYPOTHESIS_PROFILE=dev .venv/bin/python -m pytest tests/fuzz``
 (see tests/fuzz/mutations.py).
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapter.api_fhir import _message
-from adapter.codec import Limits, decode
-from adapter.fhir_format import read_bundle
-from adapter.relay import bundle_of
+from adapter.codec.fhir_wire import read_bundle
+from adapter.codec.internal import Limits, decode
+from adapter.http.routes.fhir import _message
+from adapter.relay.message import bundle_of
 from mappings.errors import DocumentTooLarge, SamverkanError, UnsupportedMediaType
 from mappings.model import Message
 from tests.fuzz.mutations import INTERNAL, VENDOR, Doc, bounded, fuzzed, outcome

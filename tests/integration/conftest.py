@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter import profiles
-from adapter.fhir_client import FhirClient
+from adapter.fhir import profiles
+from adapter.fhir.client import FhirClient
 from mappings import identifiers as ids
 from mappings.bundle import conditional_query
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from fastapi.testclient import TestClient
 
 from adapter import codec
-from adapter.api import create_app
 from adapter.config import Settings
-from adapter.fhir_client import FhirClient
-from adapter.overdue import mark_overdue
+from adapter.fhir.client import FhirClient
+from adapter.http.app import create_app
+from adapter.relay.overdue import mark_overdue
 from adapter.rules.deadlines import STOCKHOLM
 from mappings import identifiers as ids
 from tests.faultproxy import FaultProxy

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle as FhirBundle
 
 from adapter import codec
-from adapter.api import create_app
 from adapter.config import Settings
+from adapter.http.app import create_app
 from mappings import identifiers as ids
 from mappings import to_bundle
 from mappings.model import Message

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from adapter import codec
-from adapter.api import create_app
-from adapter.cli import app as cli
+from adapter.cli.main import app as cli
 from adapter.config import Settings
-from adapter.fhir_client import FhirClient
-from adapter.relay import RelayResult, relay_message
+from adapter.fhir.client import FhirClient
+from adapter.http.app import create_app
+from adapter.relay.message import RelayResult, relay_message
 from mappings import from_fhir
 from mappings import identifiers as ids
 from mappings.model import Message

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from adapter.config import Settings
-from adapter.journal import Journal, open_journal
+from adapter.journal.base import Journal, open_journal
 from tests.faultproxy import FaultProxy
 from tests.load import SendStats, Served, Workload, percentile, send
 

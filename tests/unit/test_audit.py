@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from adapter.relay import bundle_of, entries_of
+from adapter.relay.message import bundle_of, entries_of
 from mappings import from_fhir, to_fhir
 from mappings import identifiers as ids
 from mappings.audit import ADAPTER, audit_entry, audit_query

@@ -43,7 +43,7 @@ def test_xml_and_json_forms_are_the_same_message(path) -> None:
 def test_encoded_xml_is_valid_against_the_xsd() -> None:
     from lxml import etree
 
-    from adapter.xsd_layout import schema
+    from adapter.codec.xsd_layout import schema
 
     for path in MESSAGES:
         assert schema().validate(etree.fromstring(codec.encode_xml(load(path))))

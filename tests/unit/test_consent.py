@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapter import codec
-from adapter.api import create_app
+from adapter.http.app import create_app
 from mappings.model import Consent, Message
 from tests.support import FIXTURES, INSKRIVNING, load, offline_settings, unique
 

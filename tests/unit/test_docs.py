@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.body_xml import PARTS
+from adapter.codec.body_xml import PARTS
 from mappings.model import MessageType
 from tests.support import ROOT
 

@@ -22,8 +22,8 @@ import pytest
 import trustme
 
 from adapter.config import Settings
-from adapter.fhir_auth import ClientCredentials, TokenRefused, client_credentials, tls_context
-from adapter.fhir_client import FhirClient, Final, Retryable
+from adapter.fhir.auth import ClientCredentials, TokenRefused, client_credentials, tls_context
+from adapter.fhir.client import FhirClient, Final, Retryable
 
 TOKEN_URL = "https://idp.test/oauth2/token"
 SECRET = "s3cret/with+odd chars"

@@ -8,8 +8,8 @@ import logging
 import httpx
 import pytest
 
-from adapter.correlation import correlation_id
-from adapter.logs import setup_logging
+from adapter.observability.correlation import correlation_id
+from adapter.observability.logs import setup_logging
 
 PNR = "191212121212"
 

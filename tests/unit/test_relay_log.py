@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapter import codec
-from adapter.api import create_app
-from adapter.auth import Accounts, Role
 from adapter.config import Settings
-from adapter.redact import redact
+from adapter.http.app import create_app
+from adapter.observability.redaction import redact
+from adapter.security.accounts import Accounts, Role
 from mappings.model import Message
 from tests.support import JOURNEYS, Renamer, load
 

@@ -1,0 +1,5 @@
+"""``python -m adapter.cli``: the ``samverkan`` command."""
+
+from .main import main
+
+main()

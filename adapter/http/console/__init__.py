@@ -1,0 +1,1 @@
+"""The operators' console: pages, templates and static files."""

@@ -1,0 +1,167 @@
+"""The operators' console at ``/ui`` (issue 7): the relay log, one message, a journey, the audit.
+
+    GET  /ui/login, POST /ui/login   the login form (local accounts, ``adapter.security.accounts``)
+    POST /ui/logout
+    GET  /ui                         the relay log: filters, live list, what is waiting, charts
+    GET  /ui/messages/{id}           one message: attempts, masked document, replay, cancel, reveal
+    GET  /ui/episodes/{key}          a journey's timeline in lanes (slutenvård, kommun, närsjukvård)
+    GET  /ui/audit                   reveals, replays and cancels
+    GET  /ui/static/{name}           ui.css and ui.js
+
+The pages are shells rendered by Jinja2 with autoescaping and the caller's rights; ``ui.js``
+fetches the data from the same JSON API that scripts use and builds the page with
+``textContent`` only, so nothing a message carries is ever parsed as HTML. Identity numbers come
+masked from the API; only the Reveal button (the reveal right, audited) unmasks a document.
+The forms and the API's POSTs carry no token of their own: the session cookie is SameSite=Strict
+(``create_app``), so another site cannot make a browser send it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib.resources import files
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from adapter.security.accounts import Accounts, NotAllowed, Role, User
+from mappings.model import MessageType
+
+__all__ = ["ui_router"]
+
+log = logging.getLogger("adapter.http.console.pages")
+
+#: The relay log's states, in the order an operator thinks of them (adapter.journal.base).
+STATES = ("accepted", "relaying", "retrying", "replayed", "held", "dead-lettered", "delivered", "cancelled")
+
+_ASSETS = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
+_LOGIN_BODY_LIMIT = 4096  # a name and a password; anything larger is not a login
+_FILTERS = ("state", "type", "sender", "recipient", "key", "id", "since", "until")
+
+# Pages show personal data: never cached, never framed, and scripts and styles only from here
+# (ui.js builds its SVG with attributes, never with inline styles).
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
+        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: a page of the console, never another site (``//evil``)."""
+    if target and target.startswith("/ui") and not target.startswith("/ui/login") and "//" not in target and "\\" not in target:
+        return target
+    return "/ui"
+
+
+def ui_router() -> APIRouter:
+    ui = APIRouter(prefix="/ui", include_in_schema=False)
+    env = Environment(loader=PackageLoader("adapter.http.console", "templates"), autoescape=True, undefined=StrictUndefined)
+    assets = {name: (files("adapter.http.console").joinpath("static", name).read_bytes(), kind) for name, kind in _ASSETS.items()}
+    # Part of the assets' URLs, so a browser never runs a new page with an old script.
+    version = hashlib.sha256(b"".join(body for body, _ in assets.values())).hexdigest()[:12]
+
+    def accounts(request: Request) -> Accounts:
+        a: Accounts = request.app.state.accounts
+        return a
+
+    def render(request: Request, template: str, user: User | None, *, status: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(template).render(
+            user=user,
+            roles=sorted(user.roles) if user else [],
+            can_act=bool(user and user.may(Role.OPERATOR)),
+            can_reveal=bool(user and user.may(Role.REVEAL)),
+            open_mode=accounts(request).open,
+            version=version,
+            path=request.url.path,
+            **context,
+        )
+        return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+    def viewer(request: Request) -> User | Response:
+        """The logged-in operator or auditor; else the login page, or 403 for a user without either."""
+        try:
+            user = accounts(request).user(request)
+        except NotAllowed:
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/ui/login?next={quote(here, safe='')}", status_code=303)
+        if not (user.may(Role.OPERATOR) or user.may(Role.AUDITOR)):
+            return render(request, "forbidden.html", user, status=403)
+        return user
+
+    @ui.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in assets:
+            return Response("not found", status_code=404, media_type="text/plain")
+        body, kind = assets[name]
+        return Response(
+            body, media_type=kind, headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+        )
+
+    @ui.get("/login", response_model=None)
+    async def login_form(request: Request, target: Annotated[str | None, Query(alias="next")] = None) -> Response:
+        if accounts(request).open:
+            return RedirectResponse(_safe_next(target), status_code=303)
+        return render(request, "login.html", None, error=None, name="", next=_safe_next(target))
+
+    @ui.post("/login", response_model=None)
+    async def login(request: Request) -> Response:
+        # Parsed here: the form has two fields, not worth python-multipart.
+        body = await request.body()
+        if len(body) > _LOGIN_BODY_LIMIT:
+            return render(request, "login.html", None, status=413, error="That is not a login.", name="", next="/ui")
+        form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
+        name = form.get("name", [""])[0].strip()
+        password = form.get("password", [""])[0]
+        target = _safe_next(form.get("next", [""])[0])
+        user = accounts(request).check(name, password) if name and password else None
+        if user is None:
+            log.info("a console login failed")
+            return render(request, "login.html", None, status=401, error="Wrong name or password.", name=name, next=target)
+        request.session.clear()  # nothing of an earlier session carries over
+        request.session["user"] = user.name
+        return RedirectResponse(target, status_code=303)
+
+    @ui.post("/logout")
+    async def logout(request: Request) -> RedirectResponse:
+        request.session.clear()
+        return RedirectResponse("/ui/login", status_code=303)
+
+    @ui.get("", response_model=None)
+    async def relay_log(request: Request) -> Response:
+        user = viewer(request)
+        if isinstance(user, Response):
+            return user
+        shown = {f: request.query_params.get(f, "") for f in _FILTERS}
+        return render(request, "log.html", user, filters=shown, states=STATES, types=[t.value for t in MessageType])
+
+    @ui.get("/messages/{message_id}", response_model=None)
+    async def message(message_id: str, request: Request) -> Response:
+        user = viewer(request)
+        if isinstance(user, Response):
+            return user
+        return render(request, "message.html", user, message_id=message_id)
+
+    @ui.get("/episodes/{key:path}", response_model=None)
+    async def episode(key: str, request: Request) -> Response:
+        user = viewer(request)
+        if isinstance(user, Response):
+            return user
+        return render(request, "episode.html", user, key=key)
+
+    @ui.get("/audit", response_model=None)
+    async def audit(request: Request) -> Response:
+        user = viewer(request)
+        if isinstance(user, Response):
+            return user
+        return render(request, "audit.html", user)
+
+    return ui

@@ -1,0 +1,7 @@
+"""Who may do what: operators' accounts and roles, senders' credentials, the patient search hash."""
+
+from .accounts import Accounts, NotAllowed, Role, User
+from .patient_search import PatientHasher
+from .senders import Caller, Senders, authenticated
+
+__all__ = ["Accounts", "Caller", "NotAllowed", "PatientHasher", "Role", "Senders", "User", "authenticated"]

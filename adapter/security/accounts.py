@@ -1,0 +1,158 @@
+"""Operators' accounts: who may look (auditor), who may act (operator), who may unmask (reveal).
+
+Local accounts live in a JSON file (``SAMVERKAN_USERS_FILE``), written by
+``samverkan user add``::
+
+    {"anna": {"password": "scrypt$16384$8$1$<salt>$<hash>", "roles": ["operator", "reveal"]}}
+
+A browser logs in at ``/ui/login`` and carries a signed session cookie; a script may send the
+same account with HTTP Basic. Without a users file the operator routes are open to an anonymous
+operator who cannot reveal anything, and ``serve`` says so at start: for a developer's machine,
+never for production. (Senders of messages authenticate differently: ``adapter.security.senders``.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from fastapi import Request
+
+__all__ = ["Accounts", "NotAllowed", "Role", "User", "hash_password"]
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"  # sees everything masked; replays, cancels, flags episodes
+    AUDITOR = "auditor"  # sees everything masked and the audit log; changes nothing
+    REVEAL = "reveal"  # may unmask one document at a time; each reveal is audited
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    roles: frozenset[Role]
+
+    def may(self, role: Role) -> bool:
+        return role in self.roles
+
+
+ANONYMOUS = User("anonymous", frozenset({Role.OPERATOR}))
+
+
+class NotAllowed(Exception):
+    """401 (nobody logged in) or 403 (logged in, without the role)."""
+
+    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.headers = headers or {}
+
+
+_N, _R, _P = 2**14, 8, 1
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def _verify(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+# Checked against when the name is unknown, so a wrong name costs as long as a wrong password.
+_DECOY = hash_password(secrets.token_hex(8))
+
+
+class Accounts:
+    def __init__(self, entries: dict[str, tuple[str, frozenset[Role]]], *, path: Path | None = None):
+        self.entries = entries
+        self.path = path
+        self._stamp = self._mtime()
+
+    @classmethod
+    def load(cls, path: str | None) -> Accounts:
+        if path is None:
+            return cls({})
+        file = Path(path)
+        return cls(cls._read(file), path=file)
+
+    @staticmethod
+    def _read(file: Path) -> dict[str, tuple[str, frozenset[Role]]]:
+        data = json.loads(file.read_text("utf-8")) if file.exists() else {}
+        return {name: (e["password"], frozenset(Role(r) for r in e["roles"])) for name, e in data.items()}
+
+    def _mtime(self) -> tuple[int, int] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        st = self.path.stat()
+        return st.st_mtime_ns, st.st_size
+
+    def _refresh(self) -> None:
+        """Re-reads the file when it changed: a removed account loses its session at once, no restart."""
+        stamp = self._mtime()
+        if stamp != self._stamp:
+            assert self.path is not None
+            self.entries, self._stamp = self._read(self.path), stamp
+
+    @property
+    def open(self) -> bool:
+        """No accounts configured: the operator routes are open (a developer's machine)."""
+        return self.path is None
+
+    def save(self) -> None:
+        assert self.path is not None
+        data = {name: {"password": h, "roles": sorted(roles)} for name, (h, roles) in sorted(self.entries.items())}
+        self.path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        self.path.chmod(0o600)
+        self._stamp = self._mtime()
+
+    def add(self, name: str, password: str, roles: frozenset[Role]) -> None:
+        self.entries[name] = (hash_password(password), roles)
+
+    def check(self, name: str, password: str) -> User | None:
+        self._refresh()
+        stored, roles = self.entries.get(name, (_DECOY, frozenset()))
+        ok = _verify(password, stored)
+        return User(name, roles) if ok and name in self.entries else None
+
+    def user(self, request: Request) -> User:
+        """The caller: the session's user, HTTP Basic, or (open mode) the anonymous operator."""
+        if self.open:
+            return ANONYMOUS
+        self._refresh()
+        name = request.session.get("user") if "session" in request.scope else None
+        if isinstance(name, str) and name in self.entries:
+            return User(name, self.entries[name][1])
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                raise NotAllowed(401, "the Authorization header is not valid Basic") from None
+            user = self.check(name, password)
+            if user is not None:
+                return user
+        raise NotAllowed(401, "log in first (/ui/login, or HTTP Basic with an operator's account)")
+
+    def require(self, request: Request, *roles: Role) -> User:
+        """The caller, if they have one of ``roles``; else :class:`NotAllowed`."""
+        user = self.user(request)
+        if not any(user.may(r) for r in roles):
+            raise NotAllowed(403, f"{user.name} does not have the role {' or '.join(roles)}")
+        return user

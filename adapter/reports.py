@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapter.codec.internal import decode
-from adapter.journal.base import Journal, Record, Suspension
+from adapter.codec import decode
+from adapter.journal import Journal, Record, State, Suspension
 from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM
 from adapter.rules.findings import Finding, evaluate
@@ -71,7 +71,7 @@ class Episodes:
         by_key: dict[str, list[Record]] = defaultdict(list)
         for r in sorted(journal.list(key=key, limit=10_000_000), key=lambda r: r.seq):
             # A pruned body (retention) no longer tells the rules anything: reports cover the retention time.
-            if r.state != "cancelled" and r.pruned_at is None:
+            if r.state != State.CANCELLED and r.pruned_at is None:
                 by_key[r.key].append(r)
         out = cls()
         for k, records in by_key.items():

@@ -11,11 +11,17 @@ from rich.console import Console
 from rich.text import Text
 
 from adapter.config import Settings
-from adapter.journal.base import Query, Record, open_journal
+from adapter.journal import Query, Record, State, open_journal
 
 out = Console(highlight=False)
 
-_STYLE = {"delivered": "green", "dead-lettered": "bold red", "held": "yellow", "retrying": "yellow", "cancelled": "dim"}
+_STYLE = {
+    State.DELIVERED: "green",
+    State.DEAD_LETTERED: "bold red",
+    State.HELD: "yellow",
+    State.RETRYING: "yellow",
+    State.CANCELLED: "dim",
+}
 
 
 def _line(r: Record) -> Text:
@@ -23,7 +29,7 @@ def _line(r: Record) -> Text:
     text = Text(f"{at} ")
     text.append(f"{r.state:<13}", style=_STYLE.get(r.state, "cyan"))
     text.append(f" {r.message_type:<28} {r.message_id}  attempts {r.attempts}")
-    if r.last_error and r.state != "delivered":
+    if r.last_error and r.state != State.DELIVERED:
         text.append(f"  {r.last_error}", style="dim")  # errors are masked when journaled
     return text
 

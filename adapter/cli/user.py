@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.security.accounts import Accounts, Role
+from adapter.security import Accounts, Role
 
 __all__ = ["user_app"]
 
@@ -84,7 +84,7 @@ def listed() -> None:
 
 @user_app.command("remove")
 def remove(name: Annotated[str, typer.Argument(help="login name")]) -> None:
-    """Remove an account (a running serve notices at its next start)."""
+    """Remove an account: a running serve locks it out at its next request."""
     accounts = _accounts()
     if accounts.entries.pop(name, None) is None:
         err.print(f"no account {name} in {accounts.path}", highlight=False)

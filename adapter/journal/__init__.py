@@ -1,5 +1,7 @@
-"""The durable journal: one interface (:class:`Journal`), SQL shared by its SQLite and PostgreSQL backends."""
+"""The durable journal: one interface (:class:`Journal`), SQL shared by its SQLite and PostgreSQL backends,
+and the messages' states with what an operator may do in each (:class:`State`, :func:`actions`)."""
 
+from .backends import open_journal
 from .base import (
     Accept,
     Attempt,
@@ -11,11 +13,12 @@ from .base import (
     Query,
     Record,
     Suspension,
-    open_journal,
 )
+from .states import Action, State, actions
 
 __all__ = [
     "Accept",
+    "Action",
     "Attempt",
     "AuditEntry",
     "Conflict",
@@ -24,6 +27,8 @@ __all__ = [
     "Outbound",
     "Query",
     "Record",
+    "State",
     "Suspension",
+    "actions",
     "open_journal",
 ]

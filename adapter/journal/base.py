@@ -9,7 +9,8 @@
 Order is per *key* (the care episode, else the referral, else the SIP, else the patient): only
 the oldest open message of a key can be claimed, so a dead-lettered message holds the later ones
 of its key (they show as ``held``) until an operator replays or cancels it; other keys go on. A
-claim is a lease: a worker that dies leaves claims that expire, and another takes them.
+claim is a lease: a worker that dies leaves claims that expire, and another takes them. The
+states, and what an operator may do in each, are in :mod:`adapter.journal.states`.
 
 Two backends implement :class:`Journal` with the same SQL (``journal_sql``): SQLite, one file,
 the default; and PostgreSQL, for several adapter replicas sharing the work (claims take row
@@ -24,12 +25,11 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mappings.errors import SamverkanError
 
-if TYPE_CHECKING:
-    from adapter.config import Settings
+from .states import State, actions
 
 __all__ = [
     "Accept",
@@ -43,7 +43,6 @@ __all__ = [
     "Record",
     "Suspension",
     "digest",
-    "open_journal",
 ]
 
 
@@ -75,7 +74,7 @@ class Record:
     seq: int
     key: str
     message_type: str
-    state: str
+    state: State
     attempts: int
     accepted_at: float
     queued_at: float  # accepted, or last replayed: the relay's time limit counts from here
@@ -95,7 +94,8 @@ class Record:
         return {
             "messageId": self.message_id,
             "type": self.message_type,
-            "state": self.state,
+            "state": self.state.value,
+            "actions": actions(self.state),  # what an operator may do now; the console's buttons follow it
             "attempts": self.attempts,
             "acceptedAt": _iso(self.accepted_at),
             "updatedAt": _iso(self.updated_at),
@@ -148,6 +148,9 @@ class Outbound:
     last_error: str | None
     document: bytes = b""
     correlation_id: str | None = None
+    #: When its message was accepted or last replayed: the retry policy's time limit counts from here
+    #: (read by ``outbound_claim`` only; None where not read).
+    queued_at: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"channel": self.channel, "state": self.state, "attempts": self.attempts, "lastError": self.last_error}
@@ -218,7 +221,7 @@ class Attempt:
 class Suspension:
     """An operator's flag on an episode: the region's outpatient services were not available from
     ``first_day`` to ``last_day`` (inclusive; None while they still are not), so those days are not
-    payable (DOMAIN.md rule 5: no message carries this)."""
+    payable (docs/domain.md rule 5: no message carries this)."""
 
     id: int
     key: str
@@ -428,14 +431,3 @@ class Journal:
     def where(self) -> str:
         """Where the journal is, for operators (never with a password)."""
         raise NotImplementedError
-
-
-def open_journal(settings: Settings) -> Journal:
-    """The journal the settings name: PostgreSQL when ``journal_url`` is set, else the SQLite file."""
-    if settings.journal_url:
-        from .postgres import PostgresJournal
-
-        return PostgresJournal(settings.journal_url)
-    from .sqlite import SqliteJournal
-
-    return SqliteJournal(settings.journal_path)

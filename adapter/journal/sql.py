@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from .base import Accept, Attempt, AuditEntry, Conflict, Journal, Outbound, Query, Record, Suspension, digest
+from .states import CLAIMABLE, OPEN, WAITING, Action, State, allowing
 
 __all__ = ["SqlJournal", "Tx"]
 
@@ -26,16 +27,11 @@ class Tx(Protocol):
     def run(self, sql: str, args: Sequence[Any] = ()) -> int: ...
 
 
-def _sql_list(states: tuple[str, ...]) -> str:
+def _sql_list(states: tuple[State, ...]) -> str:
+    # Literals, not parameters: partial indexes and the planner's use of them need constants.
     return "(" + ", ".join(f"'{s}'" for s in states) + ")"
 
 
-#: States waiting for a worker; shown as held when a dead letter of their key is before them.
-WAITING = ("accepted", "replayed", "retrying")
-#: States a worker can claim from (due, and not claimed by a live worker).
-CLAIMABLE = (*WAITING, "relaying")
-#: States that hold their key's order: a later message of the key waits while one of these is before it.
-OPEN = (*CLAIMABLE, "dead-lettered")
 _WAITING_SQL, _CLAIMABLE_SQL, _OPEN_SQL = _sql_list(WAITING), _sql_list(CLAIMABLE), _sql_list(OPEN)
 
 #: Partial indexes that keep a claim's cost independent of the backlog: the due messages in order,
@@ -48,7 +44,7 @@ CLAIM_INDEXES = f"""
 # A waiting message behind a dead letter of its key is shown as held.
 _SHOWN_STATE = (
     f"CASE WHEN m.state IN {_WAITING_SQL} AND EXISTS (SELECT 1 FROM messages d WHERE d.key = m.key"
-    " AND d.seq < m.seq AND d.state = 'dead-lettered') THEN 'held' ELSE m.state END"
+    f" AND d.seq < m.seq AND d.state = '{State.DEAD_LETTERED}') THEN '{State.HELD}' ELSE m.state END"
 )
 _COLUMNS = (
     "m.message_id, m.seq, m.key, m.message_type, {state}, m.attempts, m.accepted_at, m.queued_at, m.updated_at,"
@@ -76,7 +72,7 @@ def _check_days(first_day: date, last_day: date | None) -> None:
 def _state_is(state: str) -> str:
     """A filter on the state operators see. Only a waiting message can show as held, so any other
     state is its stored one and the index on it serves (the watcher asks for dead letters often)."""
-    if state == "held" or state in WAITING:
+    if state == State.HELD or state in WAITING:
         return f"m.state IN {_WAITING_SQL} AND ({_SHOWN_STATE}) = ?"
     return "m.state = ?"
 
@@ -89,7 +85,7 @@ def record(row: Sequence[Any]) -> Record:
         int(seq),
         key,
         mtype,
-        state,
+        State(state),
         int(attempts),
         accepted,
         queued,
@@ -166,7 +162,7 @@ class SqlJournal(Journal):
                     "INSERT INTO messages (message_id, seq, key, message_type, digest, content_type, document, bundle, state,"
                     " next_attempt, accepted_at, queued_at, updated_at, sender, recipients, patient_hash, patient_name,"
                     " correlation_id, information_transfer)"
-                    f" VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" VALUES (?, {self.next_seq}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (message_id) DO NOTHING",
                     (
                         i.message_id,
@@ -176,6 +172,7 @@ class SqlJournal(Journal):
                         i.content_type,
                         i.document,
                         i.bundle,
+                        State.ACCEPTED,
                         i.now,
                         i.now,
                         i.now,
@@ -242,11 +239,10 @@ class SqlJournal(Journal):
             )
             for row in rows:
                 tx.run(
-                    "UPDATE messages SET state = 'relaying', claimed_by = ?, claim_expires = ?, updated_at = ?"
-                    " WHERE message_id = ?",
-                    (worker, now + lease, now, row[0]),
+                    "UPDATE messages SET state = ?, claimed_by = ?, claim_expires = ?, updated_at = ? WHERE message_id = ?",
+                    (State.RELAYING, worker, now + lease, now, row[0]),
                 )
-        return [record((*r[:4], "relaying", *r[5:])) for r in rows]
+        return [record((*r[:4], State.RELAYING, *r[5:])) for r in rows]
 
     def attempt(
         self, message_id: str, *, status: int | None, latency_ms: float, error: str | None, outcome: Any, now: float
@@ -275,7 +271,7 @@ class SqlJournal(Journal):
         self._set(
             message_id,
             now,
-            state="delivered",
+            state=State.DELIVERED,
             server_ids=json.dumps(server_ids),
             claimed_by=None,
             claim_expires=None,
@@ -283,22 +279,25 @@ class SqlJournal(Journal):
         )
 
     def retry_at(self, message_id: str, when: float, error: str, *, now: float) -> None:
-        self._set(message_id, now, state="retrying", next_attempt=when, last_error=error, claimed_by=None, claim_expires=None)
+        self._set(message_id, now, state=State.RETRYING, next_attempt=when, last_error=error, claimed_by=None, claim_expires=None)
 
     def dead_letter(self, message_id: str, error: str, *, now: float) -> None:
-        self._set(message_id, now, state="dead-lettered", last_error=error, claimed_by=None, claim_expires=None)
+        self._set(message_id, now, state=State.DEAD_LETTERED, last_error=error, claimed_by=None, claim_expires=None)
 
     def release(self, worker: str, *, now: float) -> int:
         """Gives back a worker's claims at once (instead of waiting for them to expire)."""
         with self.tx(durable=False) as tx:
             return tx.run(
-                "UPDATE messages SET state = 'retrying', claimed_by = NULL, claim_expires = NULL, updated_at = ?"
-                " WHERE claimed_by = ? AND state = 'relaying'",
-                (now, worker),
+                "UPDATE messages SET state = ?, claimed_by = NULL, claim_expires = NULL, updated_at = ?"
+                " WHERE claimed_by = ? AND state = ?",
+                (State.RETRYING, now, worker, State.RELAYING),
             )
 
-    def _operator(self, message_id: str, allowed: tuple[str, ...], state: str, now: float) -> Record:
-        queued = now if state == "replayed" else None
+    def _operator(self, message_id: str, action: Action, state: State, now: float) -> Record:
+        """Moves the message to ``state`` if its state allows ``action`` (``adapter.journal.states``)."""
+        # Held is never stored (a held message's stored state is a waiting one, also allowed): harmless here.
+        allowed = allowing(action)
+        queued = now if state == State.REPLAYED else None
         with self.tx() as tx:
             # One conditional UPDATE: an operator and a worker can never both move the same message.
             placeholders = ", ".join("?" for _ in allowed)
@@ -319,11 +318,11 @@ class SqlJournal(Journal):
 
     def replay(self, message_id: str, *, now: float) -> Record:
         """A dead-lettered (or cancelled) message goes back to the head of its key's queue."""
-        return self._operator(message_id, ("dead-lettered", "cancelled"), "replayed", now)
+        return self._operator(message_id, Action.REPLAY, State.REPLAYED, now)
 
     def cancel(self, message_id: str, *, now: float) -> Record:
         """An operator gives up on a message; the later messages of its key go on."""
-        return self._operator(message_id, (*WAITING, "dead-lettered"), "cancelled", now)
+        return self._operator(message_id, Action.CANCEL, State.CANCELLED, now)
 
     def get(self, message_id: str) -> Record | None:
         with self.tx(write=False) as tx:
@@ -363,7 +362,7 @@ class SqlJournal(Journal):
     def counts(self) -> dict[str, int]:
         with self.tx(write=False) as tx:
             counts = {str(s): int(n) for s, n in tx.all("SELECT state, count(*) FROM messages GROUP BY state")}
-            if counts.get("dead-lettered"):
+            if counts.get(State.DEAD_LETTERED):
                 # Only then can anything be held; the per-row check is not paid otherwise.
                 for waiting in WAITING:
                     counts.pop(waiting, None)
@@ -418,7 +417,7 @@ class SqlJournal(Journal):
         with self.tx(durable=False) as tx:
             rows = tx.all(
                 f"""
-                SELECT o.message_id, o.channel, o.attempts, o.last_error, m.document, m.correlation_id
+                SELECT o.message_id, o.channel, o.attempts, o.last_error, m.document, m.correlation_id, m.queued_at
                 FROM outbound o JOIN messages m ON m.message_id = o.message_id
                 WHERE o.state IN ('pending', 'retrying', 'delivering')
                   AND o.next_attempt <= ?
@@ -436,7 +435,9 @@ class SqlJournal(Journal):
                     " WHERE message_id = ? AND channel = ?",
                     (worker, now + lease, now, mid, channel),
                 )
-        return [Outbound(mid, ch, "delivering", int(n), err, bytes(doc), cid) for mid, ch, n, err, doc, cid in rows]
+        return [
+            Outbound(mid, ch, "delivering", int(n), err, bytes(doc), cid, queued) for mid, ch, n, err, doc, cid, queued in rows
+        ]
 
     def _outbound_set(self, message_id: str, channel: str, now: float, state: str, **values: Any) -> None:
         sets = "".join(f", {k} = ?" for k in values)
@@ -487,7 +488,7 @@ class SqlJournal(Journal):
         with self.tx() as tx:
             # A document still to be delivered to an internal system is kept until it is.
             due = (
-                "state = 'delivered' AND updated_at < ? AND pruned_at IS NULL AND NOT EXISTS"
+                f"state = '{State.DELIVERED}' AND updated_at < ? AND pruned_at IS NULL AND NOT EXISTS"
                 " (SELECT 1 FROM outbound o WHERE o.message_id = messages.message_id AND o.state <> 'done')"
             )
             tx.run(
@@ -506,7 +507,7 @@ class SqlJournal(Journal):
         with self.tx(write=False) as tx:
             row = tx.one(
                 "SELECT information_transfer FROM messages WHERE key = ? AND information_transfer IS NOT NULL"
-                " AND state <> 'cancelled' ORDER BY seq DESC LIMIT 1",
+                f" AND state <> '{State.CANCELLED}' ORDER BY seq DESC LIMIT 1",
                 (key,),
             )
         return None if row is None else bool(row[0])
@@ -564,7 +565,7 @@ class SqlJournal(Journal):
         """Deletes delivered and cancelled messages (and refusals) last changed before ``before``."""
         with self.tx() as tx:
             due = (
-                "state IN ('delivered', 'cancelled') AND updated_at < ? AND NOT EXISTS"
+                f"state IN {_sql_list((State.DELIVERED, State.CANCELLED))} AND updated_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM outbound o WHERE o.message_id = messages.message_id AND o.state <> 'done')"
             )
             gone = f"SELECT message_id FROM messages WHERE {due}"

@@ -5,7 +5,7 @@ journal which keys are held behind a dead letter. A change of either is logged a
 ``SAMVERKAN_ALERT_URL``, POSTed as JSON to that webhook: one alert when a key starts being held
 or the server becomes unreachable, one when it clears, never one per failed attempt (the flood
 operators of other engines complain of). Its view also feeds ``/stats``, ``/metrics`` and the
-console's banner (DOMAIN.md rule 15: show what is waiting and since when).
+console's banner (docs/domain.md rule 15: show what is waiting and since when).
 
     {"event": "held" | "released" | "fhir-unreachable" | "fhir-reachable",
      "key": "episode:...", "messageId": "...", "at": "...", "detail": "..."}
@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
-from adapter.fhir.client import FhirClient, RelayError, timeouts
-from adapter.journal.base import Journal
-from adapter.journal.base import Query as LogQuery
-from adapter.observability.redaction import redact
+from adapter.fhir import FhirClient, RelayError, timeouts
+from adapter.journal import Journal, State
+from adapter.journal import Query as LogQuery
+from adapter.observability import redact
 
 __all__ = ["Watch", "WatchState"]
 
@@ -101,7 +101,7 @@ class Watch:
         return True, None
 
     def _held(self) -> dict[str, str]:
-        dead = self.journal.search(LogQuery(state="dead-lettered", limit=10_000))
+        dead = self.journal.search(LogQuery(state=State.DEAD_LETTERED, limit=10_000))
         return {r.key: r.message_id for r in sorted(dead, key=lambda r: r.seq, reverse=True)}
 
     async def _alert(self, event: dict[str, Any]) -> None:

@@ -2,6 +2,6 @@
 
 from .accounts import Accounts, NotAllowed, Role, User
 from .patient_search import PatientHasher
-from .senders import Caller, Senders, authenticated
+from .senders import Caller, Senders
 
-__all__ = ["Accounts", "Caller", "NotAllowed", "PatientHasher", "Role", "Senders", "User", "authenticated"]
+__all__ = ["Accounts", "Caller", "NotAllowed", "PatientHasher", "Role", "Senders", "User"]

@@ -17,13 +17,15 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
+
+from .credentials_file import CredentialsFile
 
 __all__ = ["Accounts", "NotAllowed", "Role", "User", "hash_password"]
 
@@ -79,36 +81,34 @@ def _verify(password: str, stored: str) -> bool:
 _DECOY = hash_password(secrets.token_hex(8))
 
 
+def _account(entry: Any) -> tuple[str, frozenset[Role]]:
+    return entry["password"], frozenset(Role(r) for r in entry["roles"])
+
+
+def _account_json(account: tuple[str, frozenset[Role]]) -> dict[str, Any]:
+    stored, roles = account
+    return {"password": stored, "roles": sorted(roles)}
+
+
 class Accounts:
-    def __init__(self, entries: dict[str, tuple[str, frozenset[Role]]], *, path: Path | None = None):
-        self.entries = entries
-        self.path = path
-        self._stamp = self._mtime()
+    """The accounts file (none: the open mode of a developer's machine), read again whenever it
+    changes: a removed account loses its session at its next request, no restart."""
+
+    def __init__(self, path: Path | None = None):
+        self.file = CredentialsFile(path, parse=_account, dump=_account_json)
 
     @classmethod
     def load(cls, path: str | None) -> Accounts:
-        if path is None:
-            return cls({})
-        file = Path(path)
-        return cls(cls._read(file), path=file)
+        return cls(None if path is None else Path(path))
 
-    @staticmethod
-    def _read(file: Path) -> dict[str, tuple[str, frozenset[Role]]]:
-        data = json.loads(file.read_text("utf-8")) if file.exists() else {}
-        return {name: (e["password"], frozenset(Role(r) for r in e["roles"])) for name, e in data.items()}
+    @property
+    def path(self) -> Path | None:
+        return self.file.path
 
-    def _mtime(self) -> tuple[int, int] | None:
-        if self.path is None or not self.path.exists():
-            return None
-        st = self.path.stat()
-        return st.st_mtime_ns, st.st_size
-
-    def _refresh(self) -> None:
-        """Re-reads the file when it changed: a removed account loses its session at once, no restart."""
-        stamp = self._mtime()
-        if stamp != self._stamp:
-            assert self.path is not None
-            self.entries, self._stamp = self._read(self.path), stamp
+    @property
+    def entries(self) -> dict[str, tuple[str, frozenset[Role]]]:
+        """``{name: (password hash, roles)}``; changes here are kept by :meth:`save`."""
+        return self.file.entries
 
     @property
     def open(self) -> bool:
@@ -116,17 +116,13 @@ class Accounts:
         return self.path is None
 
     def save(self) -> None:
-        assert self.path is not None
-        data = {name: {"password": h, "roles": sorted(roles)} for name, (h, roles) in sorted(self.entries.items())}
-        self.path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        self.path.chmod(0o600)
-        self._stamp = self._mtime()
+        self.file.save()
 
     def add(self, name: str, password: str, roles: frozenset[Role]) -> None:
         self.entries[name] = (hash_password(password), roles)
 
     def check(self, name: str, password: str) -> User | None:
-        self._refresh()
+        self.file.refresh()
         stored, roles = self.entries.get(name, (_DECOY, frozenset()))
         ok = _verify(password, stored)
         return User(name, roles) if ok and name in self.entries else None
@@ -135,7 +131,7 @@ class Accounts:
         """The caller: the session's user, HTTP Basic, or (open mode) the anonymous operator."""
         if self.open:
             return ANONYMOUS
-        self._refresh()
+        self.file.refresh()
         name = request.session.get("user") if "session" in request.scope else None
         if isinstance(name, str) and name in self.entries:
             return User(name, self.entries[name][1])

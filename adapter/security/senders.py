@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -36,14 +35,14 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 
 from adapter.config import Settings
 
 from .accounts import NotAllowed
+from .credentials_file import CredentialsFile
 
-__all__ = ["Caller", "JwtVerifier", "SenderKeys", "Senders", "authenticated", "key_digest", "new_api_key"]
+__all__ = ["Caller", "JwtVerifier", "SenderKeys", "Senders", "key_digest", "new_api_key"]
 
 log = logging.getLogger("adapter.security.senders")
 
@@ -80,37 +79,35 @@ def key_digest(key: str) -> str:
     return "sha256$" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def _sender(entry: Any) -> tuple[str, frozenset[str]]:
+    return entry["key"], frozenset(entry["hsa_ids"])
+
+
+def _sender_json(sender: tuple[str, frozenset[str]]) -> dict[str, Any]:
+    digest, hsa_ids = sender
+    return {"key": digest, "hsa_ids": sorted(hsa_ids)}
+
+
 class SenderKeys:
     """The API keys file, read again whenever it changes (a removed sender is out at once)."""
 
     def __init__(self, path: Path | None):
-        self.path = path
-        self.entries: dict[str, tuple[str, frozenset[str]]] = {}
-        self._stamp: tuple[int, int] | None = None
-        self._refresh()
+        self.file = CredentialsFile(path, parse=_sender, dump=_sender_json)
 
-    def _read(self) -> dict[str, tuple[str, frozenset[str]]]:
-        if self.path is None or not self.path.exists():
-            return {}
-        data = json.loads(self.path.read_text("utf-8"))
-        return {name: (e["key"], frozenset(e["hsa_ids"])) for name, e in data.items()}
+    @property
+    def path(self) -> Path | None:
+        return self.file.path
 
-    def _refresh(self) -> None:
-        stamp = None
-        if self.path is not None and self.path.exists():
-            st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            self.entries, self._stamp = self._read(), stamp
+    @property
+    def entries(self) -> dict[str, tuple[str, frozenset[str]]]:
+        """``{name: (key digest, HSA-ids)}``; changes here are kept by :meth:`save`."""
+        return self.file.entries
 
     def save(self) -> None:
-        assert self.path is not None
-        data = {n: {"key": k, "hsa_ids": sorted(h)} for n, (k, h) in sorted(self.entries.items())}
-        self.path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        self.path.chmod(0o600)
+        self.file.save()
 
     def caller(self, key: str) -> Caller | None:
-        self._refresh()
+        self.file.refresh()
         given = key_digest(key)
         found = None
         for name, (stored, hsa_ids) in self.entries.items():
@@ -246,21 +243,3 @@ class Senders:
         if self.keys is None and self.tokens is None:
             raise _refused("this adapter has no sender credentials configured: no message can be accepted")
         raise _refused("authenticate first: a bearer token (Authorization: Bearer) or an API key (X-API-Key)")
-
-
-# Declared for the OpenAPI document (vendors see both schemes); Senders reads the headers itself.
-_bearer = HTTPBearer(auto_error=False, description="OAuth2 access token (JWT) of the sending organisation")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key of the sender (samverkan sender add)")
-
-
-_TOKEN, _KEY = Depends(_bearer), Depends(_api_key)
-
-
-def _caller(request: Request, _token: HTTPAuthorizationCredentials | None = _TOKEN, _key: str | None = _KEY) -> Caller:
-    # Sync on purpose: FastAPI runs it in a thread, and reading a changed keys file must not block the loop.
-    senders: Senders = request.app.state.senders
-    return senders.authenticate(request)
-
-
-#: The dependency of every door that takes a message: the authenticated caller.
-authenticated: Any = Depends(_caller)

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from adapter import codec
-from adapter.cli.main import app as cli
+from adapter.cli import app as cli
 from adapter.config import Settings
-from adapter.http.app import create_app
+from adapter.http import create_app
 from mappings.model import Party
 from tests.support import FIXTURES, INSKRIVNING, load, offline_settings, unique
 

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from adapter import codec
-from adapter.cli.main import app
+from adapter.cli import app
 from adapter.config import Settings
-from adapter.http.app import create_app
-from adapter.security.accounts import Accounts, Role
+from adapter.http import create_app
+from adapter.security import Accounts, Role
 from tests.support import INSKRIVNING, load, unique
 
 runner = CliRunner()

@@ -5,13 +5,11 @@
 
 (() => {
   const SVG = "http://www.w3.org/2000/svg";
-  const TZ = "Europe/Stockholm"; // DOMAIN.md: deadlines are Stockholm time, so the console shows it
+  const TZ = "Europe/Stockholm"; // docs/domain.md: deadlines are Stockholm time, so the console shows it
   const POLL_MS = 5000;
   const LONG_OUTAGE_MS = 15 * 60 * 1000; // an outage this long gets a banner
-  const MANUAL_ROUTINE_MS = 48 * 3600 * 1000; // DOMAIN.md rule 15: then the manual routine takes over
+  const MANUAL_ROUTINE_MS = 48 * 3600 * 1000; // docs/domain.md rule 15: then the manual routine takes over
   const FINAL = new Set(["delivered", "dead-lettered", "cancelled"]);
-  const REPLAYABLE = new Set(["dead-lettered", "cancelled"]);
-  const CANCELLABLE = new Set(["accepted", "replayed", "retrying", "held", "dead-lettered"]);
   const KINDS = {
     slutenvard: "slutenvård (inpatient care)",
     kommun: "kommun (municipality)",
@@ -374,8 +372,10 @@
       masked = m.document === null || m.document === undefined ? "(pruned after the retention time)" : m.document;
       if (!revealed) documentBox.textContent = masked;
       if (canAct) {
-        replayButton.disabled = !REPLAYABLE.has(state);
-        cancelButton.disabled = !CANCELLABLE.has(state);
+        // The journal says what its state allows (adapter/journal/states.py); the page never decides.
+        const actions = m.actions || [];
+        replayButton.disabled = !actions.includes("replay");
+        cancelButton.disabled = !actions.includes("cancel");
       }
     }
 

@@ -7,17 +7,24 @@ Environment variables win over the file; the file wins over the defaults below. 
 
     settings = Settings()                       # from the environment
     settings = Settings(fhir_base_url="http://hapi:8080/fhir")
+
+Two small views of the settings go where their parts are used, each with the settings' defaults
+(defined once, on the fields below) and built from settings by ``of``::
+
+    limits = Limits.of(settings)                # what the doors accept at most
+    policy = RetryPolicy.of(settings)           # when the relay tries again, and when it stops
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_FHIR_BASE_URL", "Settings"]
+__all__ = ["DEFAULT_FHIR_BASE_URL", "Limits", "RetryPolicy", "Settings"]
 
 #: The local HAPI FHIR server of hapi/ (hapi/start.sh).
 DEFAULT_FHIR_BASE_URL = "http://127.0.0.1:8080/fhir"
@@ -127,3 +134,70 @@ class Settings(BaseSettings):
     max_fhir_depth: int = Field(
         64, gt=0, description="Deepest nesting of elements (XML) or objects and arrays (JSON) accepted in a FHIR Bundle"
     )
+
+
+def _default(field: str) -> Any:
+    """The default of a setting, so that a view's default is the setting's, written once."""
+    return Settings.model_fields[field].default
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the doors accept at most: bytes of a body, nesting of an internal document's elements
+    (``max_depth``) and of a FHIR Bundle's (``max_fhir_depth``), and elements in either.
+
+    >>> Limits(max_bytes=512 * 1024).max_depth
+    32
+    """
+
+    max_bytes: int = _default("max_document_bytes")
+    max_depth: int = _default("max_depth")
+    max_elements: int = _default("max_elements")
+    max_fhir_depth: int = _default("max_fhir_depth")
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        """The limits an operator set."""
+        return cls(
+            max_bytes=settings.max_document_bytes,
+            max_depth=settings.max_depth,
+            max_elements=settings.max_elements,
+            max_fhir_depth=settings.max_fhir_depth,
+        )
+
+
+class Queued(Protocol):
+    """What the time limit counts from: a journal's message or outbound delivery."""
+
+    @property
+    def queued_at(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When to try again, and when to stop: the same for the relay and every outbound channel.
+
+    The delay between attempts is ``adapter.fhir.retry.next_delay(policy, attempt, retry_after)``.
+
+    >>> from types import SimpleNamespace
+    >>> RetryPolicy(max_age=60).gives_up(SimpleNamespace(queued_at=0.0), attempts=1, now=59.0)
+    False
+    >>> RetryPolicy(max_age=60).gives_up(SimpleNamespace(queued_at=0.0), attempts=1, now=60.0)
+    True
+    """
+
+    max_attempts: int = _default("max_attempts")
+    max_age: float = _default("max_age")
+    base: float = _default("retry_base")
+    cap: float = _default("retry_cap")
+
+    @classmethod
+    def of(cls, settings: Settings) -> RetryPolicy:
+        """The policy an operator set."""
+        return cls(max_attempts=settings.max_attempts, max_age=settings.max_age, base=settings.retry_base, cap=settings.retry_cap)
+
+    def gives_up(self, record: Queued, attempts: int, now: float) -> bool:
+        """Attempts used up, or the time since acceptance (or the operator's replay) run out;
+        ``record`` is a journal ``Record`` or ``Outbound`` (without a time, only attempts count)."""
+        since = record.queued_at
+        return attempts >= self.max_attempts or (since is not None and now - since >= self.max_age)

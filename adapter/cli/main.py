@@ -27,14 +27,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapter.codec.internal import Limits, decode
-from adapter.config import Settings
-from adapter.fhir import profiles
-from adapter.fhir.client import FhirClient, RelayError
-from adapter.journal.base import Journal
-from adapter.observability.logs import logging_config, setup_logging
-from adapter.observability.redaction import redact
-from adapter.relay.message import RelayResult, bundle_of, relay_message
+from adapter.codec import decode
+from adapter.config import Limits, RetryPolicy, Settings
+from adapter.fhir import FhirClient, RelayError, profiles, retrying
+from adapter.journal import Journal
+from adapter.observability import logging_config, redact, setup_logging
+from adapter.relay import RelayResult, bundle_of, relay_message
 from mappings.errors import SamverkanError
 
 from .report import report_app
@@ -58,14 +56,16 @@ def _content_type(path: Path) -> str:
 
 
 async def _relay_all(paths: list[Path], settings: Settings) -> list[tuple[Path, RelayResult | SamverkanError]]:
-    limits = Limits(max_bytes=settings.max_document_bytes, max_depth=settings.max_depth)
+    limits, policy = Limits.of(settings), RetryPolicy.of(settings)
     results: list[tuple[Path, RelayResult | SamverkanError]] = []
     async with FhirClient.from_settings(settings) as fhir:
         for path in paths:
             try:
                 message = decode(path.read_bytes(), _content_type(path), limits=limits)
-                # No journal: the file is accepted as it is read (a second run keeps the first AuditEvent).
-                results.append((path, await relay_message(message, fhir, recorded=datetime.now(UTC))))
+                # No journal: the file is accepted as it is read (a second run keeps the first AuditEvent),
+                # and what may pass is tried again a few times while the operator waits.
+                relayed: RelayResult = await retrying(policy)(relay_message, message, fhir, recorded=datetime.now(UTC))
+                results.append((path, relayed))
             except SamverkanError as exc:
                 results.append((path, exc))
     return results
@@ -201,7 +201,7 @@ def profiles_install(
 
     async def go() -> profiles.InstallResult:
         async with FhirClient.from_settings(settings) as fhir:
-            return await profiles.install(fhir)
+            return await profiles.install(fhir, policy=RetryPolicy.of(settings))
 
     try:
         result = asyncio.run(go())
@@ -233,7 +233,7 @@ app.add_typer(journal_app, name="journal")
 
 
 def _journal() -> Journal:
-    from adapter.journal.base import open_journal
+    from adapter.journal import open_journal
 
     return open_journal(Settings())
 
@@ -356,7 +356,7 @@ def serve(
     """Run the HTTP API (POST /messages, GET /health) on uvicorn."""
     import uvicorn
 
-    from adapter.http.app import create_app
+    from adapter.http import create_app
 
     settings = Settings()
     try:

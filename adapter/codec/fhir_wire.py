@@ -24,14 +24,15 @@ from fhir.resources.R4B.bundle import Bundle
 from lxml import etree
 from pydantic import ValidationError
 
+from adapter.config import Limits
 from mappings.errors import InvalidValue, LimitExceeded, UnsupportedMediaType
+from mappings.fhir import FHIR_JSON, FHIR_XML
 
-from .internal import DEFAULT_LIMITS, Limits
+from .internal import DEFAULT_LIMITS
 from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten, xml_parser
 
-__all__ = ["FHIR_JSON", "FHIR_XML", "read_bundle", "render", "wants_xml"]
+__all__ = ["read_bundle", "render", "wants_xml"]
 
-FHIR_JSON, FHIR_XML = "application/fhir+json", "application/fhir+xml"
 _JSON_TYPES = {FHIR_JSON, "application/json", "json"}
 _XML_TYPES = {FHIR_XML, "application/xml", "text/xml", "xml"}
 _FHIR_NS = "http://hl7.org/fhir"

@@ -16,13 +16,14 @@ quotes the offending value: it may be a personnummer, or a megabyte long.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from lxml import etree
 
-from adapter.observability.redaction import redact
+from adapter.config import Limits
+from adapter.observability import redact
 from mappings.errors import (
     DocumentTooLarge,
     InvalidValue,
@@ -44,41 +45,17 @@ from mappings.model import (
     PatientIdKind,
 )
 
-from .body_xml import read_body, write_body
+from .body_xml import body_from, write_body
 from .checks import check, check_sender
 from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten
 from .xsd_layout import NS, Node, layout, schema
 
-__all__ = ["Limits", "decode", "decode_json", "decode_xml", "encode_json", "encode_xml", "media_kind"]
+__all__ = ["DEFAULT_LIMITS", "decode", "decode_json", "decode_xml", "encode_json", "encode_xml", "media_kind"]
 
 _Q = f"{{{NS}}}"
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What the doors accept at most: bytes of a body, nesting of an internal document's elements
-    (``max_depth``) and of a FHIR Bundle's (``max_fhir_depth``), and elements in either.
-
-    >>> Limits(max_bytes=512 * 1024).max_depth
-    32
-    """
-
-    max_bytes: int = 1024 * 1024
-    max_depth: int = 32
-    max_elements: int = 20_000
-    max_fhir_depth: int = 64
-
-    @classmethod
-    def of(cls, settings: Any) -> Limits:
-        """The limits an operator set (``adapter.config.Settings``)."""
-        return cls(
-            max_bytes=settings.max_document_bytes,
-            max_depth=settings.max_depth,
-            max_elements=settings.max_elements,
-            max_fhir_depth=settings.max_fhir_depth,
-        )
-
-
+#: The limits of the default settings, for callers that have no settings at hand.
 DEFAULT_LIMITS = Limits()
 _ROOT: Where = ("/", "xpath")
 
@@ -336,7 +313,7 @@ def _read(root: etree._Element) -> Message:
     episode = None if episode_el is None else _episode(episode_el, sender)
     body_el = root.find(_Q + "Body")
     assert body_el is not None
-    body = _with_issuers(read_body(body_el), mtype, sender)
+    body = _with_issuers(body_from(body_el), mtype, sender)
     message = Message(
         id=root.get("id", ""),
         type=mtype,

@@ -9,10 +9,15 @@
 :class:`ClientCredentials` is an ``httpx.Auth``: it fetches a bearer token, keeps it until shortly
 before it expires, fetches one request at a time however many relays wait for it, and when the
 FHIR server answers 401 fetches a new one and sends the request once more. Its failures are the
-relay's own errors (``adapter.fhir.client``):
+relay's own errors (``adapter.fhir.errors``), decided by ``adapter.fhir.retry.classify`` as for
+every other caller:
 
-    Retryable                   SAMV-4001 the token endpoint cannot be reached, times out, 5xx, 429
+    Retryable                   SAMV-4001 the token endpoint cannot be reached, times out, 408, 425, 429, 5xx
     └── TokenRefused            SAMV-4004 it refused the adapter's client credentials (400, 401, ...)
+
+A Retryable failure is tried again within the request that needs the token, a few times
+(:data:`TOKEN_ATTEMPTS`, tenacity), before the caller gets it: one request must not hang, and the
+relay's own durable retries take over from there.
 
 Neither the secret nor a token is ever logged or put in an error's text.
 """
@@ -21,38 +26,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
-from .client import RelayError, Retryable, mapped_errors, timeouts
+from .errors import RelayError, Retryable, TokenRefused, mapped_errors, timeouts
+from .retry import classify, retrying
 
 if TYPE_CHECKING:
     from adapter.config import Settings
 
-__all__ = ["ClientCredentials", "TokenRefused", "client_credentials", "tls_context"]
+__all__ = ["TOKEN_ATTEMPTS", "ClientCredentials", "client_credentials", "tls_context"]
 
 log = logging.getLogger("adapter.fhir.auth")
 
 #: Renew a token this long before it expires, at most (a tenth of its lifetime for short ones):
 #: a request must not set out with a token that dies on the way.
 RENEW_MARGIN = 30.0
-
-
-class TokenRefused(Retryable):
-    """The token endpoint refused the adapter's client credentials: a configuration error.
-
-    Retryable on purpose, not Final: every message would fail the same way, and an operator who
-    fixes the secret should see them delivered at their next attempt rather than replay them all.
-    The attempts and time cap still dead-letter what waits too long.
-    """
-
-    code = "SAMV-4004"
-    issue_type = "security"
+#: Token requests one fetch makes at most while the endpoint's failures are retryable.
+TOKEN_ATTEMPTS = 3
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
@@ -111,8 +108,12 @@ class ClientCredentials(httpx.Auth):
         timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        attempts: int = TOKEN_ATTEMPTS,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ):
         self.token_url, self.client_id, self.scope = token_url, client_id, scope
+        self._attempts, self._sleep, self._rng = attempts, sleep, rng
         # RFC 6749 section 2.3.1: both are form-encoded before they go into HTTP Basic.
         self._basic = httpx.BasicAuth(quote_plus(client_id), quote_plus(client_secret))
         self._verify, self._timeout, self._transport, self._clock = verify, timeout or timeouts(30.0), transport, clock
@@ -166,14 +167,26 @@ class ClientCredentials(httpx.Auth):
             return token
 
     async def _fetch(self) -> tuple[str, float | None]:
-        """One token request: the token and its lifetime in seconds (None: the endpoint did not say)."""
+        """The token and its lifetime in seconds (None: the endpoint did not say), after at most
+        ``attempts`` requests while the endpoint's failures are retryable, none begun after one
+        request's timeout has passed: the request that waits for the token must not hang."""
+        within = self._timeout.read or 30.0
+        again = retrying(attempts=self._attempts, within=within, rng=self._rng, sleep=self._sleep)
+        fetched: tuple[str, float | None] = await again(self._request)
+        return fetched
+
+    async def _request(self) -> tuple[str, float | None]:
+        """One token request."""
         form = {"grant_type": "client_credentials"} | ({"scope": self.scope} if self.scope else {})
         async with httpx.AsyncClient(verify=self._verify, timeout=self._timeout, transport=self._transport) as http:
             with mapped_errors(self.token_url, what="the token endpoint"):
                 response = await http.post(self.token_url, data=form, auth=self._basic, headers={"Accept": "application/json"})
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise Retryable(f"the token endpoint at {self.token_url} answered {status}")
+        decision = classify(status, response.headers)
+        if decision.retryable:
+            # No status: an attempt's status is the FHIR server's, which never saw this request; no
+            # overload either: the throttle measures the FHIR server, not the token endpoint.
+            raise Retryable(f"the token endpoint at {self.token_url} answered {status}", retry_after=decision.retry_after)
         try:
             body = response.json()
         except ValueError:

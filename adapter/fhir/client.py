@@ -1,137 +1,51 @@
 """The FHIR client: a few verbs over httpx, with foreign errors stopped at the boundary.
 
-    RelayError (SamverkanError)     4xxx: the FHIR server did not take what we sent
-    ├── Retryable                   4001 network error or timeout, 4002 5xx, 4003 429 (retry_after)
-    │   └── TokenRefused            4004 the token endpoint refused our client credentials (fhir_auth)
-    └── Final                       4100 a 4xx: retrying cannot help; carries the server's
-                                    OperationOutcome
-
-Every httpx failure is mapped in one place, :func:`mapped_errors`, so callers see only these.
-A certificate the CA bundle does not vouch for is a Retryable that says so. OAuth2 and TLS
-settings are applied by :meth:`FhirClient.from_settings` (see ``adapter.fhir.auth``).
-Searches send ``Cache-Control: no-cache``: HAPI caches identical searches for 60 s, and a
-read-after-write check must see the write.
+Its errors are ``adapter.fhir.errors``' (RelayError: Retryable, TokenRefused, Final): every
+httpx failure is mapped by :func:`mapped_errors`, and what a status means is decided by
+``adapter.fhir.retry.classify``, as for every other caller. OAuth2 and TLS settings are applied by
+:meth:`FhirClient.from_settings` (see ``adapter.fhir.auth``). Searches send
+``Cache-Control: no-cache``: HAPI caches identical searches for 60 s, and a read-after-write check
+must see the write.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from adapter.observability.correlation import send_correlation_id
-from mappings.errors import SamverkanError
+from mappings.fhir import FHIR_JSON
+
+from .auth import client_credentials, tls_context
+from .errors import Final, Retryable, mapped_errors, timeouts
+from .retry import classify
 
 if TYPE_CHECKING:
     from adapter.config import Settings
 
-__all__ = [
-    "EntryResult",
-    "FhirClient",
-    "Final",
-    "RelayError",
-    "Retryable",
-    "TransactionResult",
-    "mapped_errors",
-    "timeouts",
-]
-
-_FHIR_JSON = "application/fhir+json"
-
-
-class RelayError(SamverkanError):
-    """The FHIR server did not take what we sent."""
-
-    code = "SAMV-4000"
-    issue_type = "transient"
-    http_status = 502
-
-
-class Retryable(RelayError):
-    """A failure that may pass: network, timeout, 5xx, 429."""
-
-    code = "SAMV-4001"
-
-    def __init__(self, detail: str, *, status: int | None = None, retry_after: float | None = None, overload: bool = False):
-        super().__init__(detail)
-        self.status = status
-        self.retry_after = retry_after
-        # The server is busy (timeout, 429, 503), not broken: send it less, not just later.
-        self.overload = overload or status in (429, 503)
-
-
-class Final(RelayError):
-    """The server refused the request (4xx); its OperationOutcome is attached."""
-
-    code = "SAMV-4100"
-    issue_type = "processing"
-
-    def __init__(self, detail: str, *, status: int, outcome: Mapping[str, Any] | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.outcome = outcome
-
-
-def timeouts(seconds: float) -> httpx.Timeout:
-    """Every phase of a request bounded: connecting at most 10 s (a host that is down should fail
-    fast), reading, writing and waiting for a pooled connection ``seconds`` each."""
-    return httpx.Timeout(connect=min(seconds, 10.0), read=seconds, write=seconds, pool=seconds)
-
-
-def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind an httpx error (httpx and httpcore chain it with ``from``), if any."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-@contextmanager
-def mapped_errors(base_url: str, *, what: str = "the FHIR server") -> Iterator[None]:
-    """Turns httpx's exceptions into :class:`Retryable` (the only ones it can raise for I/O)."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise Retryable(f"{what} at {base_url} did not answer in time ({type(exc).__name__})", overload=True) from exc
-    except httpx.TransportError as exc:
-        tls = _tls_failure(exc)
-        if isinstance(tls, ssl.SSLCertVerificationError):
-            # Retryable: the certificate or SAMVERKAN_FHIR_CA_BUNDLE may be fixed without a replay.
-            raise Retryable(
-                f"{what} at {base_url} could not be reached: its TLS certificate was not trusted ({tls.verify_message});"
-                " SAMVERKAN_FHIR_CA_BUNDLE names the CAs it is checked against"
-            ) from exc
-        if tls is not None:
-            raise Retryable(f"{what} at {base_url} could not be reached: TLS failed ({tls.reason})") from exc
-        raise Retryable(f"{what} at {base_url} could not be reached ({type(exc).__name__})") from exc
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP-date; the retry policy's own backoff applies
+# The errors are re-exported: callers of the client import them from here or from adapter.fhir.
+__all__ = ["EntryResult", "FhirClient", "TransactionResult"]
 
 
 def _raise_for(response: httpx.Response) -> None:
-    status = response.status_code
-    if status < 400:
+    """Nothing for a success; else the error :func:`classify` decides, with the server's OperationOutcome."""
+    decision = classify(response.status_code, response.headers)
+    if decision.success:
         return
+    status = response.status_code
+    if decision.retryable:
+        raise Retryable(
+            f"the FHIR server answered {status}", status=status, retry_after=decision.retry_after, overload=decision.overload
+        )
     try:
         body = response.json()
     except ValueError:
         body = None
     outcome = body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
-    if status == 429 or status >= 500:
-        raise Retryable(
-            f"the FHIR server answered {status}", status=status, retry_after=_retry_after(response.headers.get("Retry-After"))
-        )
     raise Final(f"the FHIR server refused the request with {status}", status=status, outcome=outcome)
 
 
@@ -196,7 +110,7 @@ class FhirClient:
             transport=transport,
             auth=auth,
             verify=verify,
-            headers={"Accept": _FHIR_JSON, "User-Agent": self.user_agent},
+            headers={"Accept": FHIR_JSON, "User-Agent": self.user_agent},
             event_hooks={"request": [send_correlation_id]},
         )
 
@@ -213,9 +127,6 @@ class FhirClient:
     def security(settings: Settings) -> tuple[ssl.SSLContext | bool, httpx.Auth | None]:
         """The CAs and the client credentials ``settings`` ask for; ValueError if they cannot work.
         Nothing is opened: ``create_app`` calls it to refuse such settings before serving."""
-        # Imported here: fhir_auth raises this module's errors, so it imports this module.
-        from .auth import client_credentials, tls_context
-
         verify = tls_context(settings.fhir_ca_bundle)
         return verify, client_credentials(settings, verify=verify)
 
@@ -233,7 +144,7 @@ class FhirClient:
 
         ``representation`` asks for each resource as stored (references resolved, new version).
         """
-        headers = {"Content-Type": _FHIR_JSON}
+        headers = {"Content-Type": FHIR_JSON}
         if representation:
             headers["Prefer"] = "return=representation"
         with mapped_errors(self.base_url):
@@ -283,7 +194,7 @@ class FhirClient:
 
     async def put(self, resource: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
         """Creates or replaces ``resource`` at ``Type/id``; with ``if_match`` (a versionId) only that version."""
-        headers = {"Content-Type": _FHIR_JSON}
+        headers = {"Content-Type": FHIR_JSON}
         if if_match is not None:
             headers["If-Match"] = f'W/"{if_match}"'
         with mapped_errors(self.base_url):
@@ -295,7 +206,7 @@ class FhirClient:
     async def operation(self, path: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """Posts ``parameters`` (a Parameters or a resource) to an operation such as ``StructureDefinition/$snapshot``."""
         with mapped_errors(self.base_url):
-            response = await self._http.post(f"/{path}", json=parameters, headers={"Content-Type": _FHIR_JSON})
+            response = await self._http.post(f"/{path}", json=parameters, headers={"Content-Type": FHIR_JSON})
         _raise_for(response)
         result: dict[str, Any] = response.json()
         return result
@@ -308,7 +219,7 @@ class FhirClient:
         params = {"profile": profile} if profile else None
         with mapped_errors(self.base_url):
             response = await self._http.post(
-                f"/{resource['resourceType']}/$validate", json=resource, params=params, headers={"Content-Type": _FHIR_JSON}
+                f"/{resource['resourceType']}/$validate", json=resource, params=params, headers={"Content-Type": FHIR_JSON}
             )
         if response.status_code in (400, 412, 422):
             body = response.json()

@@ -2,7 +2,8 @@
 
     package()                    the conformance resources of profiles/, in install order
     install(fhir)                CodeSystems, ValueSets, ConceptMaps, then extensions and
-                                 profiles with snapshots the server generates ($snapshot)
+                                 profiles with snapshots the server generates ($snapshot);
+                                 each resource tried again a few times while it may pass
     validate_locally(resource)   structure against FHIR R4 (fhir.resources), as Issues
     validate_on(fhir, resource)  the server's $validate against the declared profile, as Issues
 
@@ -13,13 +14,17 @@ stores the result: that works on any HAPI server, not only ours, and fetches no 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from adapter.config import RetryPolicy
+
 from .client import FhirClient
+from .retry import retrying
 
 __all__ = ["InstallResult", "Issue", "install", "issues_of", "package", "validate_locally", "validate_on"]
 
@@ -46,18 +51,26 @@ class InstallResult:
     counts: dict[str, int]
 
 
-async def install(fhir: FhirClient) -> InstallResult:
-    """Puts the package on the server (idempotent: every resource goes to its own id)."""
+async def install(
+    fhir: FhirClient, *, policy: RetryPolicy | None = None, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+) -> InstallResult:
+    """Puts the package on the server (idempotent: every resource goes to its own id). A resource
+    whose request fails in a way that may pass (``adapter.fhir.retry``) is sent again, a few times,
+    as ``policy`` backs off."""
     counts: dict[str, int] = {}
     for res in package():
-        if res["resourceType"] == "StructureDefinition":
-            res = await fhir.operation(
-                "StructureDefinition/$snapshot",
-                {"resourceType": "Parameters", "parameter": [{"name": "definition", "resource": res}]},
-            )
-        await fhir.put(res)
+        await retrying(policy, sleep=sleep)(_install_one, fhir, res)
         counts[res["resourceType"]] = counts.get(res["resourceType"], 0) + 1
     return InstallResult(counts)
+
+
+async def _install_one(fhir: FhirClient, res: dict[str, Any]) -> None:
+    if res["resourceType"] == "StructureDefinition":
+        res = await fhir.operation(
+            "StructureDefinition/$snapshot",
+            {"resourceType": "Parameters", "parameter": [{"name": "definition", "resource": res}]},
+        )
+    await fhir.put(res)
 
 
 @dataclass(frozen=True, slots=True)

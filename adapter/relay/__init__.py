@@ -4,12 +4,11 @@ from .message import RelayResult, bundle_of, relay_message
 from .outbound import OutboundWorker, channels
 from .overdue import run_scheduler
 from .watch import Watch
-from .worker import RetryPolicy, Worker
+from .worker import Worker
 
 __all__ = [
     "OutboundWorker",
     "RelayResult",
-    "RetryPolicy",
     "Watch",
     "Worker",
     "bundle_of",

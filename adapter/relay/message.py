@@ -1,7 +1,7 @@
 """One message to the FHIR server: decode, map, post the transaction, report what became what.
 
 This is the synchronous slice of the relay; the journal and the worker with retries and order
-(ARCHITECTURE.md, "Contract of the relay") are built on it.
+(docs/architecture.md, "Contract of the relay") are built on it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.codec.internal import DEFAULT_LIMITS, Limits, decode
-from adapter.fhir.client import EntryResult, FhirClient, Final, Retryable
+from adapter.codec import DEFAULT_LIMITS, decode
+from adapter.config import Limits
+from adapter.fhir import EntryResult, FhirClient, Final, Retryable
 from adapter.rules.acknowledgements import acknowledgement_entries
 from mappings import to_fhir
 from mappings.audit import audit_entry

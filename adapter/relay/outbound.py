@@ -2,8 +2,10 @@
 the internal systems (issue 8), as a file in a directory and/or a POST to an HTTP endpoint.
 
 Each delivery is a row of the journal, written in the same transaction as the message (so
-nothing accepted is lost), and is claimed, retried and capped like a relay: network errors,
-timeouts, 5xx, 408 and 429 (with its Retry-After) are retried with backoff; another 4xx is final.
+nothing accepted is lost), and is claimed, retried and capped like a relay, by the same rule
+(``adapter.fhir.retry.classify``) and the same policy (``adapter.config.RetryPolicy``: attempts,
+and time since the message was accepted or replayed): network errors, timeouts, 408, 425, 429 and
+5xx (with their Retry-After) are retried with backoff; another 4xx is final.
 Per key and channel the internal systems get messages in the order they were accepted; a failed
 delivery holds the later ones of its key until an operator replays it.
 
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import re
 import ssl
 import time
@@ -29,12 +32,12 @@ from pathlib import Path
 
 import httpx
 
-from adapter.fhir.client import timeouts
-from adapter.journal.base import Journal, JournalUnavailable, Outbound
+from adapter.config import RetryPolicy
+from adapter.fhir import Final, Retryable, mapped_errors, timeouts
+from adapter.fhir.retry import classify, next_delay
+from adapter.journal import Journal, JournalUnavailable, Outbound
+from adapter.observability import redact
 from adapter.observability.correlation import correlation_id, send_correlation_id
-from adapter.observability.redaction import redact
-
-from .worker import RetryPolicy
 
 __all__ = ["DIRECTORY", "HTTP", "OutboundWorker", "channels"]
 
@@ -50,13 +53,7 @@ def channels(directory: str | None, url: str | None) -> tuple[str, ...]:
 
 
 class _Refused(Exception):
-    """The endpoint refused the document for good (a 4xx other than 408 and 429)."""
-
-
-class _Later(Exception):
-    def __init__(self, detail: str, retry_after: float | None = None):
-        super().__init__(detail)
-        self.retry_after = retry_after
+    """A delivery that cannot be made: a channel this adapter does not know."""
 
 
 def write_file(directory: Path, message_id: str, document: bytes) -> Path:
@@ -87,13 +84,17 @@ class OutboundWorker:
         worker_id: str | None = None,
         clock: Callable[[], float] = time.time,
         verify: ssl.SSLContext | bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.journal, self.url, self.clock = journal, url, clock
         self.directory = Path(directory) if directory else None
         self.policy = policy or RetryPolicy()
         self.lease, self.poll, self.parallel = lease, poll, parallel
         self.id = f"outbound:{worker_id or uuid.uuid4().hex[:8]}"
-        self._http = httpx.AsyncClient(timeout=timeouts(timeout), verify=verify, event_hooks={"request": [send_correlation_id]})
+        self.rng = random.Random()  # noqa: S311 (the backoff's jitter, not a secret)
+        self._http = httpx.AsyncClient(
+            timeout=timeouts(timeout), verify=verify, transport=transport, event_hooks={"request": [send_correlation_id]}
+        )
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -104,7 +105,11 @@ class OutboundWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.poll)
         finally:
-            await self._http.aclose()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Closes the HTTP channel's connections (``run`` does, when it stops)."""
+        await self._http.aclose()
 
     async def run_once(self) -> int:
         """One round: claim what is due and deliver it; how many deliveries were tried."""
@@ -128,26 +133,26 @@ class OutboundWorker:
                 await self._post(item)
             else:
                 raise _Refused(f"no such channel {item.channel}")
-        except _Refused as exc:
+        except (_Refused, Final) as exc:
             await self._settle(self.journal.outbound_failed, item.message_id, item.channel, redact(str(exc)), now=self.clock())
             log.warning("outbound %s of %s failed for good: %s", item.channel, item.message_id, redact(str(exc)))
-        except (_Later, OSError, httpx.HTTPError, AssertionError) as exc:
-            attempts = item.attempts + 1
-            error = redact(f"{type(exc).__name__}: {exc}")
-            if attempts >= self.policy.max_attempts:
-                await self._settle(
-                    self.journal.outbound_failed,
-                    item.message_id,
-                    item.channel,
-                    f"gave up after {attempts} attempts: {error}",
-                    now=self.clock(),
-                )
-                return
-            after = exc.retry_after if isinstance(exc, _Later) else None
-            when = self.clock() + self.policy.delay(attempts, after)
-            await self._settle(self.journal.outbound_retry, item.message_id, item.channel, when, error, now=self.clock())
+        except (Retryable, OSError, httpx.HTTPError, AssertionError) as exc:
+            await self._retry(item, exc)
         else:
             await self._settle(self.journal.outbound_done, item.message_id, item.channel, now=self.clock())
+
+    async def _retry(self, item: Outbound, exc: Exception) -> None:
+        """Schedules the next attempt, or gives up when the policy says so (attempts, or time since queued)."""
+        attempts, now = item.attempts + 1, self.clock()
+        # Our own errors carry their code; a foreign one is named by its class.
+        error = redact(str(exc) if isinstance(exc, Retryable) else f"{type(exc).__name__}: {exc}")
+        if self.policy.gives_up(item, attempts, now):
+            failed = f"gave up after {attempts} attempts: {error}"
+            await self._settle(self.journal.outbound_failed, item.message_id, item.channel, failed, now=now)
+            return
+        after = exc.retry_after if isinstance(exc, Retryable) else None
+        when = now + next_delay(self.policy, attempts, after, rng=self.rng)
+        await self._settle(self.journal.outbound_retry, item.message_id, item.channel, when, error, now=now)
 
     @staticmethod
     async def _settle(action: Callable[..., None], *args: object, now: float) -> None:
@@ -158,10 +163,12 @@ class OutboundWorker:
 
     async def _post(self, item: Outbound) -> None:
         assert self.url is not None, "an HTTP delivery without SAMVERKAN_OUTBOUND_URL"
-        response = await self._http.post(self.url, content=item.document, headers={"Content-Type": "application/xml"})
-        if response.is_success:
+        with mapped_errors(self.url, what="the outbound endpoint"):
+            response = await self._http.post(self.url, content=item.document, headers={"Content-Type": "application/xml"})
+        decision = classify(response.status_code, response.headers)
+        if decision.success:
             return
-        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            raise _Refused(f"HTTP {response.status_code} from {self.url}")
-        after = response.headers.get("Retry-After")
-        raise _Later(f"HTTP {response.status_code} from {self.url}", float(after) if after and after.isdigit() else None)
+        said = f"HTTP {response.status_code} from {self.url}"
+        if decision.final:
+            raise Final(said, status=response.status_code)
+        raise Retryable(said, status=response.status_code, retry_after=decision.retry_after, overload=decision.overload)

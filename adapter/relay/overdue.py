@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.fhir.client import FhirClient, Final, Retryable
+from adapter.fhir import FhirClient, Final, Retryable
 from adapter.rules.acknowledgements import OPEN, OVERDUE, business_status
 from mappings import identifiers as ids
 

@@ -1,10 +1,12 @@
 """Relay workers: take due messages from the journal, relay them, record what happened.
 
-Retries back off exponentially with jitter on what may pass (network errors, timeouts, 5xx, 429,
-whose Retry-After is honoured); a 4xx is final and dead-letters the message with the server's
-OperationOutcome. Attempts and total time are capped (``RetryPolicy``), so a queue never retries
-for ever. The schedule lives in the journal, not in memory: a restart keeps it, which is why
-this is a few lines here rather than an in-process retry loop.
+What may pass is retried, what cannot is final, as ``adapter.fhir.retry.classify`` decides for
+every caller (network errors, timeouts, 408, 425, 429, 5xx, with Retry-After honoured; a 409 that
+stays after the relay read the server again, see ``adapter.relay.message``); a final answer
+dead-letters the message with the server's OperationOutcome. Attempts and total time are capped
+(``adapter.config.RetryPolicy``), so a queue never retries for ever. The schedule lives in the
+journal, not in memory: a restart keeps it, which is why this is a few lines here rather than an
+in-process retry loop (tenacity serves only the retries that someone waits for).
 """
 
 from __future__ import annotations
@@ -15,45 +17,22 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from adapter.codec.internal import decode
-from adapter.fhir.client import FhirClient, Final, Retryable
-from adapter.journal.base import Journal, JournalUnavailable, Record
-from adapter.observability.correlation import correlation_id
-from adapter.observability.metrics import Metrics
-from adapter.observability.redaction import redact
+from adapter.codec import decode
+from adapter.config import RetryPolicy
+from adapter.fhir import FhirClient, Final, Retryable
+from adapter.fhir.retry import next_delay
+from adapter.journal import Journal, JournalUnavailable, Record, State
+from adapter.observability import Metrics, correlation_id, redact
 from mappings.errors import SamverkanError
 
 from .message import RelayResult, StateCache, relay_message
 from .throttle import Throttle
 
-__all__ = ["RetryPolicy", "Worker"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("adapter.relay.worker")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When to try again, and when to stop.
-
-    >>> RetryPolicy(base=1, cap=60).delay(1, None, rng=random.Random(0)) <= 1
-    True
-    """
-
-    max_attempts: int = 12
-    max_age: float = 24 * 3600.0
-    base: float = 1.0
-    cap: float = 300.0
-
-    def delay(self, attempt: int, retry_after: float | None, *, rng: random.Random | None = None) -> float:
-        backoff = min(self.cap, self.base * 2 ** (attempt - 1)) * (rng or random).uniform(0.5, 1.0)
-        return float(max(backoff, retry_after or 0.0))
-
-    def gives_up(self, record: Record, attempts: int, now: float) -> bool:
-        """Attempts used up, or the time since acceptance (or the operator's replay) run out."""
-        return attempts >= self.max_attempts or now - record.queued_at >= self.max_age
 
 
 class Worker:
@@ -78,6 +57,7 @@ class Worker:
         self.parallel, self.lease, self.poll = parallel, lease, poll
         self.policy = policy or RetryPolicy()
         self.clock = clock
+        self.rng = random.Random()  # noqa: S311 (the backoff's jitter, not a secret)
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self.retention = retention  # seconds; None keeps everything
         self._next_prune = 0.0
@@ -189,25 +169,25 @@ class Worker:
         if isinstance(result, RelayResult):
             self._record(record, 200, started, None, None)
             self.journal.delivered(record.message_id, [e.id for e in result.entries if e.id], now=self.clock())
-            self._count("delivered")
+            self._count(State.DELIVERED)
         elif isinstance(result, Retryable):
             self._failed(record, result, result.status, started, retry_after=result.retry_after)
         elif isinstance(result, Final):
             self._record(record, result.status, started, str(result), result.outcome)
             self.journal.dead_letter(record.message_id, redact(str(result)), now=self.clock())
-            self._count("dead-lettered")
+            self._count(State.DEAD_LETTERED)
             log.warning("dead-lettered %s (%s): %s", record.message_id, record.message_type, redact(str(result)))
         elif isinstance(result, SamverkanError):  # accepted by an older version but refused by this mapping: final
             self._record(record, None, started, str(result), None)
             self.journal.dead_letter(record.message_id, redact(str(result)), now=self.clock())
-            self._count("dead-lettered")
+            self._count(State.DEAD_LETTERED)
         else:  # a bug or a server answer we do not understand: retried, capped, never lost
             log.error("unexpected error relaying %s", record.message_id, exc_info=result)
             self._failed(record, Retryable(f"unexpected {type(result).__name__}"), None, started, retry_after=None)
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, outcome: State) -> None:
         if self.metrics is not None:
-            self.metrics.attempts.labels(outcome).inc()
+            self.metrics.attempts.labels(outcome.value).inc()
 
     def _record(self, record: Record, status: int | None, started: float, error: str | None, outcome: object) -> int:
         latency = (time.perf_counter() - started) * 1000
@@ -229,8 +209,9 @@ class Worker:
         now = self.clock()
         if self.policy.gives_up(record, attempts, now):
             self.journal.dead_letter(record.message_id, f"gave up after {attempts} attempts: {redact(str(exc))}", now=now)
-            self._count("dead-lettered")
+            self._count(State.DEAD_LETTERED)
             log.warning("dead-lettered %s after %d attempts", record.message_id, attempts)
             return
-        self.journal.retry_at(record.message_id, now + self.policy.delay(attempts, retry_after), redact(str(exc)), now=now)
-        self._count("retrying")
+        delay = next_delay(self.policy, attempts, retry_after, rng=self.rng)
+        self.journal.retry_at(record.message_id, now + delay, redact(str(exc)), now=now)
+        self._count(State.RETRYING)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from adapter.codec.fhir_wire import read_bundle
-from adapter.codec.internal import Limits
-from adapter.http.app import create_app
+from adapter.codec import read_bundle
+from adapter.config import Limits
+from adapter.http import create_app
 from adapter.http.routes.fhir import _message
 from mappings import to_bundle
 from mappings.errors import SamverkanError

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapter.codec.fhir_wire import read_bundle
-from adapter.codec.internal import Limits, decode
+from adapter.codec import decode, read_bundle
+from adapter.config import Limits
 from adapter.http.routes.fhir import _message
-from adapter.relay.message import bundle_of
+from adapter.relay import bundle_of
 from mappings.errors import DocumentTooLarge, SamverkanError, UnsupportedMediaType
 from mappings.model import Message
 from tests.fuzz.mutations import INTERNAL, VENDOR, Doc, bounded, fuzzed, outcome

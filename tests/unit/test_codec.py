@@ -7,6 +7,7 @@ import json
 import pytest
 
 from adapter import codec
+from adapter.config import Limits
 from mappings.errors import DocumentTooLarge, SamverkanError, UnsupportedMediaType
 from mappings.model import CareType, MessageType, PartyKind, PatientIdKind
 from tests.support import BAD, BAD_EXPECTED, BAD_FHIR, BAD_FHIR_EXPECTED, INSKRIVNING, MESSAGES, bad_input, load
@@ -16,7 +17,7 @@ CODEC_CASES = sorted(name for name, entry in BAD_EXPECTED.items() if "headers" n
 
 
 def test_the_domain_example_reads_as_stated() -> None:
-    # Given the example of DOMAIN.md
+    # Given the example of docs/domain.md
     m = load(INSKRIVNING)
     # Then every part of it is in the model
     assert m.type is MessageType.INSKRIVNINGSMEDDELANDE
@@ -25,7 +26,7 @@ def test_the_domain_example_reads_as_stated() -> None:
     assert [r.kind for r in m.recipients] == [PartyKind.KOMMUN, PartyKind.NARSJUKVARD]
     assert (m.patient.id_kind, m.patient.id_value, m.patient.kommunkod) == (PatientIdKind.PERSONNUMMER, "191212121212", "1380")
     assert m.care_episode is not None
-    # The issuer defaults to the slutenvård Sender (DOMAIN.md, business identifiers)
+    # The issuer defaults to the slutenvård Sender (docs/domain.md, "Business identifiers")
     assert m.care_episode.issuer == m.sender.hsa_id
     assert m.care_episode.care is CareType.SOMATISK
     assert m.body.preliminary_discharge_ready is not None and m.body.preliminary_discharge_ready.isoformat() == "2026-03-05"
@@ -80,7 +81,7 @@ def test_unknown_content_type_is_415() -> None:
 
 def test_document_over_the_limit_is_413() -> None:
     with pytest.raises(DocumentTooLarge):
-        codec.decode(INSKRIVNING.read_bytes(), "application/xml", limits=codec.Limits(max_bytes=100))
+        codec.decode(INSKRIVNING.read_bytes(), "application/xml", limits=Limits(max_bytes=100))
 
 
 def test_deep_json_is_refused_not_crashed() -> None:

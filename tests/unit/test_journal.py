@@ -25,13 +25,14 @@ import httpx
 import pytest
 
 from adapter import codec
-from adapter.fhir.client import FhirClient
-from adapter.journal.base import Accept, Conflict, Journal, Query
+from adapter.config import RetryPolicy
+from adapter.fhir import FhirClient
+from adapter.journal import Accept, Conflict, Journal, Query
 from adapter.journal.postgres import MIGRATIONS as PG_MIGRATIONS
 from adapter.journal.postgres import PostgresJournal
 from adapter.journal.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from adapter.journal.sqlite import SqliteJournal
-from adapter.relay.worker import RetryPolicy, Worker
+from adapter.relay import Worker
 from tests.support import INSKRIVNING, load, unique
 
 Opener = Callable[[], Journal]
@@ -205,7 +206,7 @@ def test_attempts_are_capped(tmp_path: Path) -> None:
 def test_the_cli_lists_the_journal_and_replays_dead_letters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from adapter.cli.main import app as cli
+    from adapter.cli import app as cli
 
     path = tmp_path / "j.sqlite3"
     j = SqliteJournal(path)
@@ -288,8 +289,8 @@ def test_the_time_limit_counts_from_the_replay_not_the_first_acceptance(tmp_path
 
 
 def test_accepts_that_arrive_together_share_one_commit_and_a_conflict_fails_only_its_sender(opener: Opener) -> None:
-    from adapter.intake.group_commit import GroupCommit
-    from adapter.journal.base import Accept
+    from adapter.intake import GroupCommit
+    from adapter.journal import Accept
 
     j = opener()
     _accept(j, "taken", "K", doc=b"<original/>")

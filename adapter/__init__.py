@@ -13,11 +13,11 @@ __all__ = ["create_app", "main"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        from adapter.http.app import create_app
+        from adapter.http import create_app
 
         return create_app
     if name == "main":
-        from adapter.cli.main import main
+        from adapter.cli import main
 
         return main
     raise AttributeError(name)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_mapping.py [--seconds 5]
 
 Prints one row per fixture and one for the mix, with the median and p95 time per message and
-messages per second on one core. ARCHITECTURE.md's target: >= 5,000 msg/s, p95 < 2 ms.
+messages per second on one core. docs/performance.md's targets: >= 5,000 msg/s, p95 < 1 ms.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from adapter.codec.internal import decode
+from adapter.codec import decode
 from mappings import to_bundle
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@
     scripts/postgres start                          # optional: prints the URL for --postgres
     .venv/bin/python bench/bench_relay.py [--fhir URL] [--postgres URL] [--rounds 3] [--episodes 40]
 
-Prints four tables (ARCHITECTURE.md's targets in brackets):
+Prints four tables (docs/performance.md's targets in brackets; some are the earlier ones):
 
 (a) mapping [>= 5,000 msg/s, p95 < 2 ms]: bench/bench_mapping.py's mix of every fixture type
     (that script alone gives a row per fixture).
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from adapter.codec.internal import decode  # noqa: E402
 from adapter.config import Settings  # noqa: E402
-from adapter.journal.base import Accept, Journal, open_journal  # noqa: E402
+from adapter.journal import Accept, Journal, open_journal  # noqa: E402
 from adapter.journal.sqlite import SqliteJournal  # noqa: E402
 from adapter.relay.message import bundle_of  # noqa: E402
 from mappings.keys import order_key  # noqa: E402

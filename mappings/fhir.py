@@ -1,6 +1,6 @@
 """Small builders and readers of FHIR R4 JSON as plain dicts.
 
-The hot path builds resources as plain data (ARCHITECTURE.md, performance targets); tests prove
+The hot path builds resources as plain data (docs/performance.md, "Targets"); tests prove
 every shape valid with fhir.resources and HAPI's ``$validate``. Readers are forgiving about
 absent elements and strict about what they return.
 """
@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 __all__ = [
+    "FHIR_JSON",
+    "FHIR_XML",
     "Resource",
     "code_as",
     "code_in",
@@ -35,6 +37,9 @@ __all__ = [
     "put_extension",
     "reference",
 ]
+
+#: The media types of FHIR on the wire (R4, http.html#mime-type): one spelling for the whole project.
+FHIR_JSON, FHIR_XML = "application/fhir+json", "application/fhir+xml"
 
 Resource = dict[str, Any]
 _E = TypeVar("_E", bound=StrEnum)

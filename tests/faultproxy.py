@@ -1,7 +1,7 @@
 """A proxy of ours between the adapter and the real HAPI that has bad days on purpose.
 
 HAPI cannot be made to answer 503 or 429, reset a connection or hang on demand, so this stands
-in front of it (the one test double ARCHITECTURE.md allows). Each request gets, by a seeded draw,
+in front of it (a test double docs/architecture.md, "Real parts", allows). Each request gets, by a seeded draw,
 one of the faults below or is passed through. Some faults happen *after* HAPI has done the work
 (the reply is lost): the hardest case for "exactly once in effect".
 

@@ -1,7 +1,7 @@
 """A proxy of ours that guards the real HAPI the way a customer's FHIR server is guarded.
 
-HAPI here neither terminates TLS nor checks tokens, so this stands in front of it (the test double
-ARCHITECTURE.md allows): FaultProxy's forwarding, without faults, behind
+HAPI here neither terminates TLS nor checks tokens, so this stands in front of it (a test double
+docs/architecture.md, "Real parts", allows): FaultProxy's forwarding, without faults, behind
 
 - TLS, with a certificate for 127.0.0.1 from a CA of its own (trustme), which nothing trusts
   unless it is given :meth:`GuardProxy.write_ca`'s file;

@@ -18,7 +18,7 @@ from mappings.model import CareEpisode, Message, PatientIdKind
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 MESSAGES = sorted((FIXTURES / "messages").glob("*.*"))
-#: The example of DOMAIN.md.
+#: The example of docs/domain.md.
 INSKRIVNING = FIXTURES / "messages" / "Inskrivningsmeddelande-01.xml"
 JOURNEYS: list[Path] = (
     sorted(p for p in (FIXTURES / "journeys").iterdir() if p.is_dir()) if (FIXTURES / "journeys").is_dir() else []

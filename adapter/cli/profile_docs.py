@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapter.codec.internal import decode
+from adapter.codec import decode
 from adapter.fhir.profiles import package
-from adapter.relay.message import bundle_of
+from adapter.relay import bundle_of
 
 __all__ = ["pages", "write_pages"]
 

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.journal.base import open_journal
-from adapter.observability.redaction import redact
+from adapter.journal import open_journal
+from adapter.observability import redact
 from adapter.reports import Episodes, load_payment_rules, load_units, payment_rows
 from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM

@@ -1,5 +1,5 @@
 """`samverkan suspension ...`: the operators' flag that the region's outpatient services are not
-available, which keeps those days of an episode out of the municipality's payment (DOMAIN.md
+available, which keeps those days of an episode out of the municipality's payment (docs/domain.md
 rule 5). The same as ``/suspensions`` over HTTP."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.journal.base import Journal, Suspension, open_journal
+from adapter.journal import Journal, Suspension, open_journal
 
 suspension_app = typer.Typer(
     help="flag days on which the region's outpatient services were not available (no payment for them)", no_args_is_help=True

@@ -16,9 +16,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-__all__ = ["FHIR_JSON", "FHIR_XML", "OUTCOME", "document", "refusals"]
+from mappings.fhir import FHIR_JSON, FHIR_XML
 
-FHIR_JSON, FHIR_XML = "application/fhir+json", "application/fhir+xml"
+__all__ = ["OUTCOME", "document", "refusals"]
+
 #: Where the OperationOutcome's schema is in the document.
 OUTCOME = "#/components/schemas/OperationOutcome"
 

@@ -1,6 +1,7 @@
 """Accepting a message: credentials checked, body read, decoded, consent, journaled."""
 
-from .body import read_body, record_refusal
+from .accept import Intake, key_for
+from .body import read_body
 from .group_commit import GroupCommit
 
-__all__ = ["GroupCommit", "read_body", "record_refusal"]
+__all__ = ["GroupCommit", "Intake", "key_for", "read_body"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from adapter.journal.base import Accept, Conflict, Journal, Record
+from adapter.journal import Accept, Conflict, Journal, Record
 
 __all__ = ["GroupCommit"]
 

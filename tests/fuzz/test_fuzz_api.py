@@ -26,8 +26,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from adapter.http.app import create_app
-from adapter.journal.base import Journal
+from adapter.http import create_app
+from adapter.journal import Journal
 from tests.fuzz.mutations import INTERNAL, VENDOR, Doc, bounded, fuzzed, outcome
 from tests.support import offline_settings
 
@@ -73,7 +73,7 @@ def fresh_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClien
 
 
 def _accepted(client: TestClient) -> int:
-    journal: Journal = client.app.state.journal  # type: ignore[attr-defined]
+    journal: Journal = client.app.state.services.journal  # type: ignore[attr-defined]
     return sum(journal.counts().values())
 
 

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from adapter.http.app import create_app
+from adapter.http import create_app
 from tests.fuzz.mutations import examples
 from tests.support import JOURNEYS, content_type, offline_settings
 

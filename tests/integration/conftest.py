@@ -7,8 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.fhir import profiles
-from adapter.fhir.client import FhirClient
+from adapter.fhir import FhirClient, profiles
 from mappings import identifiers as ids
 from mappings.bundle import conditional_query
 

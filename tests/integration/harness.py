@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from adapter.journal.base import Journal
+from adapter.journal import Journal
 from mappings import identifiers as ids
 from tests.load import Served, Workload
 

@@ -1,4 +1,4 @@
-"""Acknowledgements as Tasks on the real HAPI (DOMAIN.md rules 1 and 2; issue 6).
+"""Acknowledgements as Tasks on the real HAPI (docs/domain.md rules 1 and 2; issue 6).
 
 Part of the palliativ-01 journey goes through the adapter (POST /messages, its worker, HAPI):
 the Inskrivningsmeddelande and both recipients' Kvittenser, then the Kallelse and only the
@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from adapter import codec
 from adapter.config import Settings
-from adapter.fhir.client import FhirClient
-from adapter.http.app import create_app
+from adapter.fhir import FhirClient
+from adapter.http import create_app
 from adapter.relay.overdue import mark_overdue
 from adapter.rules.deadlines import STOCKHOLM
 from mappings import identifiers as ids

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 
 from adapter import codec
 from adapter.config import Settings
-from adapter.http.app import create_app
-from adapter.relay.message import bundle_of
+from adapter.http import create_app
+from adapter.relay import bundle_of
 from mappings import identifiers as ids
 from mappings.audit import ADAPTER, audit_query
 from mappings.model import Message

@@ -19,7 +19,7 @@ from fhir.resources.R4B.bundle import Bundle as FhirBundle
 
 from adapter import codec
 from adapter.config import Settings
-from adapter.http.app import create_app
+from adapter.http import create_app
 from mappings import identifiers as ids
 from mappings import to_bundle
 from mappings.model import Message
@@ -88,7 +88,7 @@ def test_a_journey_sent_as_fhir_becomes_the_internal_documents_and_reaches_hapi_
         assert [e["response"]["location"].split("/")[0] for e in response["entry"]] == sent_types
         detail = client.get(f"/messages/{message.id}").json()
         assert detail["state"] == "delivered"
-        stored = client.app.state.journal.get(message.id)
+        stored = client.app.state.services.journal.get(message.id)
         assert stored.document == codec.encode_xml(message), message.type  # what the internal systems get
         assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
 
@@ -244,7 +244,7 @@ def test_a_vendor_shaped_bundle_becomes_the_internal_document_it_describes(name:
     answered = client.post(case["endpoint"], content=(VENDOR / name).read_bytes(), headers={"Content-Type": media})
     assert answered.status_code == 200, answered.text
     source = load(FIXTURES / case["source"])
-    assert client.app.state.journal.get(source.id).document == codec.encode_xml(source)
+    assert client.app.state.services.journal.get(source.id).document == codec.encode_xml(source)
     if case["endpoint"] == "/fhir":  # a transaction-response: one entry per entry sent, in order
         if name.endswith(".xml"):
             sent = [e.resource.get_resource_type() for e in FhirBundle.model_validate_xml((VENDOR / name).read_bytes()).entry]
@@ -275,7 +275,7 @@ def test_fhir_xml_in_and_out(client: TestClient, hapi: Hapi) -> None:
     assert answered.headers["content-type"].startswith("application/fhir+xml")
     response = FhirBundle.model_validate_xml(answered.content)
     assert response.type == "transaction-response" and response.entry
-    assert client.app.state.journal.get(message.id).document == codec.encode_xml(message)
+    assert client.app.state.services.journal.get(message.id).document == codec.encode_xml(message)
     assert hapi.count("Communication", ids.SYS_MESSAGE_ID, message.id) == 1
     metadata = client.get("/fhir/metadata", params={"_format": "xml"})
     assert metadata.headers["content-type"].startswith("application/fhir+xml") and b"<CapabilityStatement" in metadata.content

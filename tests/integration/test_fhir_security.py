@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from adapter import codec
 from adapter.config import Settings
-from adapter.http.app import create_app
+from adapter.http import create_app
 from mappings import identifiers as ids
 from mappings.model import Message
 from tests.guardproxy import GuardProxy

@@ -16,7 +16,7 @@ import httpx
 from typer.testing import CliRunner
 
 from adapter import codec
-from adapter.cli.main import app as cli
+from adapter.cli import app as cli
 from mappings import identifiers as ids
 from mappings.audit import audit_query
 from mappings.model import Consent, Message

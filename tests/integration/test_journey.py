@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.fhir.client import FhirClient
-from adapter.relay.message import RelayResult, relay_message
+from adapter.fhir import FhirClient
+from adapter.relay import RelayResult, relay_message
 from mappings import from_fhir
 from mappings import identifiers as ids
 from mappings.fhir import ext_value

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from adapter import codec
-from adapter.security.accounts import Accounts, Role
+from adapter.security import Accounts, Role
 from mappings.keys import order_key
 from tests.load import Served
 from tests.support import JOURNEYS, Renamer, load

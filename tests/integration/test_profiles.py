@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from adapter.fhir import profiles
-from adapter.fhir.client import FhirClient
-from adapter.relay.message import bundle_of, relay_message
+from adapter.fhir import FhirClient, profiles
+from adapter.relay import bundle_of, relay_message
 from mappings import identifiers as ids
 from mappings import to_bundle
 from tests.support import FIXTURES, INSKRIVNING, JOURNEYS, MESSAGES, Renamer, load
@@ -205,7 +204,7 @@ def test_the_cli_validates_against_the_server_and_names_the_broken_invariant(fhi
 
     from typer.testing import CliRunner
 
-    from adapter.cli.main import app as cli
+    from adapter.cli import app as cli
 
     broken = tmp_path / "kvittens.json"
     broken.write_text(json.dumps(_broken("sam-com-1")))

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from adapter import codec
-from adapter.cli.main import app as cli
+from adapter.cli import app as cli
 from adapter.config import Settings
-from adapter.fhir.client import FhirClient
-from adapter.http.app import create_app
-from adapter.relay.message import RelayResult, relay_message
+from adapter.fhir import FhirClient
+from adapter.http import create_app
+from adapter.relay import RelayResult, relay_message
 from mappings import from_fhir
 from mappings import identifiers as ids
 from mappings.model import Message
@@ -65,7 +65,7 @@ def test_relaying_the_same_message_twice_leaves_one_of_each(fhir_base_url: str, 
 
 
 def test_a_resent_admission_notice_updates_the_episode(fhir_base_url: str, hapi: Hapi) -> None:
-    # DOMAIN.md rule 3: a new preliminary date is sent as a new Inskrivningsmeddelande; it
+    # docs/domain.md rule 3: a new preliminary date is sent as a new Inskrivningsmeddelande; it
     # updates the episode, it is not a second admission.
     from dataclasses import replace
     from datetime import timedelta
@@ -234,7 +234,7 @@ def test_the_relay_sends_the_senders_request_id_to_the_fhir_server(fhir_base_url
     message = unique(load(INSKRIVNING))
     settings = Settings(fhir_base_url=fhir_base_url, journal_path=str(tmp_path / "j.sqlite3"), overdue_interval=0)
     with TestClient(create_app(settings)) as client:
-        client.app.state.fhir._http.event_hooks["response"].append(seen)
+        client.app.state.services.fhir._http.event_hooks["response"].append(seen)
         posted = client.post(
             "/messages",
             content=codec.encode_xml(message),

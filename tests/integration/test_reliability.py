@@ -1,4 +1,4 @@
-"""Reliability of the relay against the real HAPI, on both journal backends (ARCHITECTURE.md, the
+"""Reliability of the relay against the real HAPI, on both journal backends (docs/architecture.md, the
 contract of the relay): crashes, an outage of the server, and a server having a bad day.
 
 Each test runs real `samverkan serve` processes, sends as a sending system would (each message
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from adapter.config import Settings
-from adapter.journal.base import Journal, open_journal
+from adapter.journal import Journal, open_journal
 from tests.faultproxy import FaultProxy
 from tests.load import SendStats, Served, Workload, percentile, send
 

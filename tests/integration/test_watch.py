@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-from adapter.fhir.client import FhirClient
+from adapter.fhir import FhirClient
 from adapter.journal.sqlite import SqliteJournal
-from adapter.relay.watch import Watch
+from adapter.relay import Watch
 from tests.faultproxy import FaultProxy
 
 

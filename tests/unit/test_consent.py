@@ -1,4 +1,4 @@
-"""The patient's consent to information transfer (DOMAIN.md rule 11), through the real app and a
+"""The patient's consent to information transfer (docs/domain.md rule 11), through the real app and a
 real SQLite journal (nothing is relayed here; tests/integration/test_inbound_security.py shows
 that nothing refused reaches HAPI)."""
 
@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapter import codec
-from adapter.http.app import create_app
+from adapter.http import create_app
 from mappings.model import Consent, Message
 from tests.support import FIXTURES, INSKRIVNING, load, offline_settings, unique
 

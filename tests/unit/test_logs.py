@@ -8,8 +8,7 @@ import logging
 import httpx
 import pytest
 
-from adapter.observability.correlation import correlation_id
-from adapter.observability.logs import setup_logging
+from adapter.observability import correlation_id, setup_logging
 
 PNR = "191212121212"
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
-from adapter.cli.main import app as cli
+from adapter.cli import app as cli
 from adapter.cli.profile_docs import pages
 from adapter.fhir import profiles
-from adapter.relay.message import bundle_of
+from adapter.relay import bundle_of
 from mappings import identifiers as ids
 from mappings import to_bundle
 from tests.support import INSKRIVNING, ROOT, load

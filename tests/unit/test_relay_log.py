@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from adapter import codec
 from adapter.config import Settings
-from adapter.http.app import create_app
-from adapter.observability.redaction import redact
-from adapter.security.accounts import Accounts, Role
+from adapter.http import create_app
+from adapter.observability import redact
+from adapter.security import Accounts, Role
 from mappings.model import Message
 from tests.support import JOURNEYS, Renamer, load
 

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from adapter import codec
-from adapter.cli.main import app
+from adapter.cli import app
 from adapter.config import Settings
-from adapter.http.app import create_app
-from adapter.journal.base import Journal, open_journal
+from adapter.http import create_app
+from adapter.journal import Journal, open_journal
 from adapter.reports import Episodes, payment_rows, timeline
 from adapter.rules.deadlines import STOCKHOLM
 from adapter.rules.payment import PaymentRules

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter import codec
-from adapter.relay.message import bundle_of
+from adapter.relay import bundle_of
 from mappings import from_fhir, to_bundle
 from mappings.model import MessageType
 from tests.strategies import messages

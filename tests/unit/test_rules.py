@@ -1,4 +1,4 @@
-"""The discharge process's rules (DOMAIN.md 1-14) as pure functions: holidays, Kvittens deadlines,
+"""The discharge process's rules (docs/domain.md, rules 1-14) as pure functions: holidays, Kvittens deadlines,
 the payment clock, Halland's transitional model. The clock is always passed in.
 """
 

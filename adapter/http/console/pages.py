@@ -24,19 +24,23 @@ from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from adapter.security.accounts import Accounts, NotAllowed, Role, User
+from adapter.journal import State
+from adapter.security import NotAllowed, Role, User
 from mappings.model import MessageType
 
-__all__ = ["ui_router"]
+from ..errors import Answer
+from ..services import Svc
 
-log = logging.getLogger("adapter.http.console.pages")
+__all__ = ["router"]
 
-#: The relay log's states, in the order an operator thinks of them (adapter.journal.base).
-STATES = ("accepted", "relaying", "retrying", "replayed", "held", "dead-lettered", "delivered", "cancelled")
+log = logging.getLogger(__name__)
+
+#: The relay log's states, in the order an operator thinks of them (adapter.journal.states).
+STATES = tuple(State)
 
 _ASSETS = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
 _LOGIN_BODY_LIMIT = 4096  # a name and a password; anything larger is not a login
@@ -54,6 +58,14 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
+_ENV = Environment(loader=PackageLoader("adapter.http.console", "templates"), autoescape=True, undefined=StrictUndefined)
+_STATIC = files("adapter.http.console").joinpath("static")
+_ASSET_BODIES = {name: (_STATIC.joinpath(name).read_bytes(), kind) for name, kind in _ASSETS.items()}
+# Part of the assets' URLs, so a browser never runs a new page with an old script.
+_VERSION = hashlib.sha256(b"".join(body for body, _ in _ASSET_BODIES.values())).hexdigest()[:12]
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
 
 def _safe_next(target: str | None) -> str:
     """Where to go after logging in: a page of the console, never another site (``//evil``)."""
@@ -62,106 +74,94 @@ def _safe_next(target: str | None) -> str:
     return "/ui"
 
 
-def ui_router() -> APIRouter:
-    ui = APIRouter(prefix="/ui", include_in_schema=False)
-    env = Environment(loader=PackageLoader("adapter.http.console", "templates"), autoescape=True, undefined=StrictUndefined)
-    assets = {name: (files("adapter.http.console").joinpath("static", name).read_bytes(), kind) for name, kind in _ASSETS.items()}
-    # Part of the assets' URLs, so a browser never runs a new page with an old script.
-    version = hashlib.sha256(b"".join(body for body, _ in assets.values())).hexdigest()[:12]
+def _render(request: Request, svc: Svc, template: str, user: User | None, *, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _ENV.get_template(template).render(
+        user=user,
+        roles=sorted(user.roles) if user else [],
+        can_act=bool(user and user.may(Role.OPERATOR)),
+        can_reveal=bool(user and user.may(Role.REVEAL)),
+        open_mode=svc.accounts.open,
+        version=_VERSION,
+        path=request.url.path,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
-    def accounts(request: Request) -> Accounts:
-        a: Accounts = request.app.state.accounts
-        return a
 
-    def render(request: Request, template: str, user: User | None, *, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(template).render(
-            user=user,
-            roles=sorted(user.roles) if user else [],
-            can_act=bool(user and user.may(Role.OPERATOR)),
-            can_reveal=bool(user and user.may(Role.REVEAL)),
-            open_mode=accounts(request).open,
-            version=version,
-            path=request.url.path,
-            **context,
-        )
-        return HTMLResponse(html, status_code=status, headers=_HEADERS)
+def _viewer(request: Request, svc: Svc) -> User:
+    """The logged-in operator or auditor; else the login page, or 403 for a user without either."""
+    try:
+        user = svc.accounts.user(request)
+    except NotAllowed:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise Answer(RedirectResponse(f"/ui/login?next={quote(here, safe='')}", status_code=303)) from None
+    if not (user.may(Role.OPERATOR) or user.may(Role.AUDITOR)):
+        raise Answer(_render(request, svc, "forbidden.html", user, status=403))
+    return user
 
-    def viewer(request: Request) -> User | Response:
-        """The logged-in operator or auditor; else the login page, or 403 for a user without either."""
-        try:
-            user = accounts(request).user(request)
-        except NotAllowed:
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/ui/login?next={quote(here, safe='')}", status_code=303)
-        if not (user.may(Role.OPERATOR) or user.may(Role.AUDITOR)):
-            return render(request, "forbidden.html", user, status=403)
-        return user
 
-    @ui.get("/static/{name}")
-    async def static(name: str) -> Response:
-        if name not in assets:
-            return Response("not found", status_code=404, media_type="text/plain")
-        body, kind = assets[name]
-        return Response(
-            body, media_type=kind, headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
-        )
+#: A page's reader: the console's own check (a login page rather than a 401).
+PageViewer = Annotated[User, Depends(_viewer)]
 
-    @ui.get("/login", response_model=None)
-    async def login_form(request: Request, target: Annotated[str | None, Query(alias="next")] = None) -> Response:
-        if accounts(request).open:
-            return RedirectResponse(_safe_next(target), status_code=303)
-        return render(request, "login.html", None, error=None, name="", next=_safe_next(target))
 
-    @ui.post("/login", response_model=None)
-    async def login(request: Request) -> Response:
-        # Parsed here: the form has two fields, not worth python-multipart.
-        body = await request.body()
-        if len(body) > _LOGIN_BODY_LIMIT:
-            return render(request, "login.html", None, status=413, error="That is not a login.", name="", next="/ui")
-        form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
-        name = form.get("name", [""])[0].strip()
-        password = form.get("password", [""])[0]
-        target = _safe_next(form.get("next", [""])[0])
-        user = accounts(request).check(name, password) if name and password else None
-        if user is None:
-            log.info("a console login failed")
-            return render(request, "login.html", None, status=401, error="Wrong name or password.", name=name, next=target)
-        request.session.clear()  # nothing of an earlier session carries over
-        request.session["user"] = user.name
-        return RedirectResponse(target, status_code=303)
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    if name not in _ASSET_BODIES:
+        return Response("not found", status_code=404, media_type="text/plain")
+    body, kind = _ASSET_BODIES[name]
+    return Response(
+        body, media_type=kind, headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    )
 
-    @ui.post("/logout")
-    async def logout(request: Request) -> RedirectResponse:
-        request.session.clear()
-        return RedirectResponse("/ui/login", status_code=303)
 
-    @ui.get("", response_model=None)
-    async def relay_log(request: Request) -> Response:
-        user = viewer(request)
-        if isinstance(user, Response):
-            return user
-        shown = {f: request.query_params.get(f, "") for f in _FILTERS}
-        return render(request, "log.html", user, filters=shown, states=STATES, types=[t.value for t in MessageType])
+@router.get("/login", response_model=None)
+async def login_form(request: Request, svc: Svc, target: Annotated[str | None, Query(alias="next")] = None) -> Response:
+    if svc.accounts.open:
+        return RedirectResponse(_safe_next(target), status_code=303)
+    return _render(request, svc, "login.html", None, error=None, name="", next=_safe_next(target))
 
-    @ui.get("/messages/{message_id}", response_model=None)
-    async def message(message_id: str, request: Request) -> Response:
-        user = viewer(request)
-        if isinstance(user, Response):
-            return user
-        return render(request, "message.html", user, message_id=message_id)
 
-    @ui.get("/episodes/{key:path}", response_model=None)
-    async def episode(key: str, request: Request) -> Response:
-        user = viewer(request)
-        if isinstance(user, Response):
-            return user
-        return render(request, "episode.html", user, key=key)
+@router.post("/login", response_model=None)
+async def login(request: Request, svc: Svc) -> Response:
+    # Parsed here: the form has two fields, not worth python-multipart.
+    body = await request.body()
+    if len(body) > _LOGIN_BODY_LIMIT:
+        return _render(request, svc, "login.html", None, status=413, error="That is not a login.", name="", next="/ui")
+    form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
+    name = form.get("name", [""])[0].strip()
+    password = form.get("password", [""])[0]
+    target = _safe_next(form.get("next", [""])[0])
+    user = svc.accounts.check(name, password) if name and password else None
+    if user is None:
+        log.info("a console login failed")
+        return _render(request, svc, "login.html", None, status=401, error="Wrong name or password.", name=name, next=target)
+    request.session.clear()  # nothing of an earlier session carries over
+    request.session["user"] = user.name
+    return RedirectResponse(target, status_code=303)
 
-    @ui.get("/audit", response_model=None)
-    async def audit(request: Request) -> Response:
-        user = viewer(request)
-        if isinstance(user, Response):
-            return user
-        return render(request, "audit.html", user)
 
-    return ui
+@router.post("/logout")
+async def logout(request: Request) -> RedirectResponse:
+    request.session.clear()
+    return RedirectResponse("/ui/login", status_code=303)
+
+
+@router.get("", response_model=None)
+async def relay_log(request: Request, user: PageViewer, svc: Svc) -> Response:
+    shown = {f: request.query_params.get(f, "") for f in _FILTERS}
+    return _render(request, svc, "log.html", user, filters=shown, states=STATES, types=[t.value for t in MessageType])
+
+
+@router.get("/messages/{message_id}", response_model=None)
+async def message(message_id: str, request: Request, user: PageViewer, svc: Svc) -> Response:
+    return _render(request, svc, "message.html", user, message_id=message_id)
+
+
+@router.get("/episodes/{key:path}", response_model=None)
+async def episode(key: str, request: Request, user: PageViewer, svc: Svc) -> Response:
+    return _render(request, svc, "episode.html", user, key=key)
+
+
+@router.get("/audit", response_model=None)
+async def audit(request: Request, user: PageViewer, svc: Svc) -> Response:
+    return _render(request, svc, "audit.html", user)

@@ -23,52 +23,38 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from adapter.codec.fhir_wire import read_bundle, render, wants_xml
-from adapter.codec.internal import Limits, decode, encode_xml
-from adapter.config import Settings
-from adapter.intake.body import read_body
-from adapter.journal.base import Journal, Record
-from adapter.observability.redaction import redact
-from adapter.security.senders import Caller, authenticated
+from adapter.codec import decode, encode_xml, read_bundle
+from adapter.config import Limits, Settings
+from adapter.journal import Record, State
+from adapter.observability import redact
+from adapter.security import Caller
 from mappings import from_fhir
 from mappings import identifiers as ids
-from mappings.errors import InvalidValue, MissingElement, PathKind, SamverkanError
+from mappings.errors import InvalidValue, MissingElement, PathKind
+from mappings.fhir import FHIR_JSON, FHIR_XML
 from mappings.model import Message, MessageType
 
-from ..errors import operation_outcome, outcome_of
-from ..openapi import FHIR_JSON, FHIR_XML, refusals
+from ..access import Sender
+from ..errors import Refusal, operation_outcome, render
+from ..openapi import refusals
+from ..services import Svc
 
-__all__ = ["capability_statement", "router"]
+__all__ = ["capability_statement", "response_entries", "router"]
 
-log = logging.getLogger("adapter.http.app")
-
-_FHIR_JSON = "application/fhir+json"
 #: Where a refusal about the whole body points.
 _BUNDLE: tuple[str, PathKind] = ("Bundle", "fhirpath")
+_SENDER_AT: tuple[str, PathKind] = ("Communication.sender", "fhirpath")
 
-
-class Take(Protocol):
-    def __call__(
-        self,
-        request: Request,
-        raw: bytes,
-        content_type: str | None,
-        read: Callable[[], tuple[Message, bytes]],
-        *,
-        caller: Caller,
-        sender_at: tuple[str, PathKind] = ...,
-        outbound: bool = False,
-    ) -> Awaitable[tuple[Record, bool]]: ...
+router = APIRouter(prefix="/fhir", tags=["FHIR"])
 
 
 def _message(bundle: Mapping[str, Any], limits: Limits) -> tuple[Message, bytes]:
@@ -158,107 +144,86 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def router(take: Take, settings: Settings, limits: Limits) -> APIRouter:
-    api = APIRouter(prefix="/fhir", tags=["FHIR"])
+@router.get("/metadata", response_class=Response, responses={200: {"description": "CapabilityStatement", "content": _FHIR_OUT}})
+async def metadata(request: Request, svc: Svc, _format: str | None = None) -> Response:
+    return render(request, capability_statement(svc.settings))
 
-    def respond(request: Request, fmt: str | None, resource: Mapping[str, Any], status: int = 200, **headers: str) -> Response:
-        body, media = render(resource, wants_xml(fmt, request.headers.get("accept")))
-        return Response(body, status_code=status, media_type=media, headers=headers)
 
-    @api.get("/metadata", response_class=Response, responses={200: {"description": "CapabilityStatement", "content": _FHIR_OUT}})
-    async def metadata(request: Request, _format: str | None = None) -> Response:
-        return respond(request, _format, capability_statement(settings))
+async def _answer(
+    request: Request, svc: Svc, raw: bytes, read: Callable[[], tuple[Message, bytes]], caller: Caller
+) -> tuple[Record, Response | None]:
+    """Takes the message ``read`` finds in ``raw`` and waits for its relay: the record once
+    delivered, with None; else the answer to give (502 if the FHIR server refused it, 202 if the
+    wait ran out first). Refusals are raised, and rendered in the format asked for."""
+    content_type = request.headers.get("content-type")
+    record, _ = await svc.intake.take(raw, content_type, read, caller=caller, sender_at=_SENDER_AT, outbound=True)
+    record = await _relayed(svc, record)
+    if record.state == State.DEAD_LETTERED:
+        raise Refusal(502, "processing", redact(record.last_error or "refused"))
+    if record.state != State.DELIVERED:
+        issue = {
+            "severity": "information",
+            "code": "informational",
+            "diagnostics": f"accepted; being relayed ({record.state}): poll /messages/{record.message_id}",
+        }
+        return record, render(request, operation_outcome(issue), 202, {"Content-Location": f"/messages/{record.message_id}"})
+    return record, None
 
-    async def answer(
-        request: Request,
-        fmt: str | None,
-        raw: bytes,
-        read: Callable[[], tuple[Message, bytes]],
-        done: Callable[[Record], dict[str, Any]],
-        caller: Caller,
-    ) -> Response:
-        """Takes the message ``read`` finds in ``raw``; answers with ``done(record)`` once relayed,
-        502 if the FHIR server refused it, 202 if the wait ran out first; all in the format asked for."""
-        try:
-            content_type = request.headers.get("content-type")
-            sender_at: tuple[str, PathKind] = ("Communication.sender", "fhirpath")
-            record, _ = await take(request, raw, content_type, read, caller=caller, sender_at=sender_at, outbound=True)
-        except SamverkanError as exc:
-            if exc.http_status >= 500:  # the journal is away: the app's handler adds Retry-After
-                raise
-            # Answered here (in the format asked for), not by the app's handler: log it as that would.
-            log.info("refused %s %s: %s", request.method, request.url.path, redact(str(exc)))
-            return respond(request, fmt, outcome_of(exc), exc.http_status)
-        record = await relayed(request, record)
-        if record.state == "dead-lettered":
-            issue = {"severity": "error", "code": "processing", "diagnostics": redact(record.last_error or "refused")}
-            return respond(request, fmt, operation_outcome(issue), 502)
-        if record.state != "delivered":
-            issue = {
-                "severity": "information",
-                "code": "informational",
-                "diagnostics": f"accepted; being relayed ({record.state}): poll /messages/{record.message_id}",
-            }
-            return respond(request, fmt, operation_outcome(issue), 202, **{"Content-Location": f"/messages/{record.message_id}"})
-        return respond(request, fmt, done(record))
 
-    async def relayed(request: Request, record: Record) -> Record:
-        """The record once relayed (or given up on), or as it is when the wait is over."""
-        journal: Journal = request.app.state.journal
-        deadline = time.monotonic() + settings.fhir_answer_wait
-        while record.state not in ("delivered", "dead-lettered") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            current: Record | None = await asyncio.to_thread(journal.get, record.message_id)
-            record = current or record
-        return record
+async def _relayed(svc: Svc, record: Record) -> Record:
+    """The record once relayed (or given up on), or as it is when the wait is over."""
+    deadline = time.monotonic() + svc.settings.fhir_answer_wait
+    while record.state not in (State.DELIVERED, State.DEAD_LETTERED) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        current: Record | None = await asyncio.to_thread(svc.journal.get, record.message_id)
+        record = current or record
+    return record
 
-    @api.post("", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
-    async def transaction(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
-        """A transaction or batch Bundle holding one message."""
-        raw = await read_body(request, limits.max_bytes, _BUNDLE, actor=caller.name)
-        sent: list[dict[str, Any]] = []
 
-        def read() -> tuple[Message, bytes]:
-            bundle = read_bundle(raw, request.headers.get("content-type"), limits)
-            if bundle.get("type") not in ("transaction", "batch"):
-                raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
-            sent.append(bundle)
-            return _message(bundle, limits)
+@router.post("", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
+async def transaction(request: Request, caller: Sender, svc: Svc, _format: str | None = None) -> Response:
+    """A transaction or batch Bundle holding one message."""
+    raw = await svc.intake.receive(request.headers, request.stream(), _BUNDLE, actor=caller.name)
+    sent: list[dict[str, Any]] = []
 
-        def done(record: Record) -> dict[str, Any]:
-            ours = request.app.state.journal.bundle(record.message_id)
-            entries = response_entries(sent[0], json.loads(ours) if ours else None, record.server_ids or [])
-            return {"resourceType": "Bundle", "type": f"{sent[0]['type']}-response", "entry": entries}
+    def read() -> tuple[Message, bytes]:
+        bundle = read_bundle(raw, request.headers.get("content-type"), svc.limits)
+        if bundle.get("type") not in ("transaction", "batch"):
+            raise InvalidValue("POST /fhir takes a transaction or batch Bundle", path="Bundle.type", path_kind="fhirpath")
+        sent.append(bundle)
+        return _message(bundle, svc.limits)
 
-        return await answer(request, _format, raw, read, done, caller)
+    record, early = await _answer(request, svc, raw, read, caller)
+    if early is not None:
+        return early
+    ours = await asyncio.to_thread(svc.journal.bundle, record.message_id)
+    entries = response_entries(sent[0], json.loads(ours) if ours else None, record.server_ids or [])
+    return render(request, {"resourceType": "Bundle", "type": f"{sent[0]['type']}-response", "entry": entries})
 
-    @api.post("/$process-message", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
-    async def process_message(request: Request, _format: str | None = None, caller: Caller = authenticated) -> Response:
-        """A message Bundle: its MessageHeader names the event, the rest is the message."""
-        raw = await read_body(request, limits.max_bytes, _BUNDLE, actor=caller.name)
-        header: dict[str, Any] = {}
 
-        def read() -> tuple[Message, bytes]:
-            bundle = read_bundle(raw, request.headers.get("content-type"), limits)
-            if bundle.get("type") != "message":
-                raise InvalidValue("$process-message takes a message Bundle", path="Bundle.type", path_kind="fhirpath")
-            found, event = _event(bundle)
-            header.update(found)
-            message, document = _message(bundle, limits)
-            if message.type is not event:
-                raise InvalidValue(
-                    f"the MessageHeader's event {event.value} is not the Communication's type {message.type.value}",
-                    path="MessageHeader.eventCoding",
-                    path_kind="fhirpath",
-                )
-            return message, document
+@router.post("/$process-message", response_class=Response, openapi_extra=_BUNDLE_IN, responses=_ANSWERS)
+async def process_message(request: Request, caller: Sender, svc: Svc, _format: str | None = None) -> Response:
+    """A message Bundle: its MessageHeader names the event, the rest is the message."""
+    raw = await svc.intake.receive(request.headers, request.stream(), _BUNDLE, actor=caller.name)
+    header: dict[str, Any] = {}
 
-        def done(record: Record) -> dict[str, Any]:
-            return _response_message(request, header, record)
+    def read() -> tuple[Message, bytes]:
+        bundle = read_bundle(raw, request.headers.get("content-type"), svc.limits)
+        if bundle.get("type") != "message":
+            raise InvalidValue("$process-message takes a message Bundle", path="Bundle.type", path_kind="fhirpath")
+        found, event = _event(bundle)
+        header.update(found)
+        message, document = _message(bundle, svc.limits)
+        if message.type is not event:
+            raise InvalidValue(
+                f"the MessageHeader's event {event.value} is not the Communication's type {message.type.value}",
+                path="MessageHeader.eventCoding",
+                path_kind="fhirpath",
+            )
+        return message, document
 
-        return await answer(request, _format, raw, read, done, caller)
-
-    return api
+    record, early = await _answer(request, svc, raw, read, caller)
+    return early if early is not None else render(request, _response_message(request, header, record))
 
 
 def _identities(resource: Mapping[str, Any]) -> set[tuple[str, str, str]]:

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapter.journal.base import Journal
-from adapter.security.accounts import Role
-
-from ..errors import operation_outcome
+from ..access import Viewer
+from ..errors import operation_outcome, render
 from ..openapi import refusals
+from ..services import Svc
 
 __all__ = ["router"]
 
@@ -59,54 +58,52 @@ def buckets(attempts: list[tuple[float, int | None, float]], since: float, minut
     return out
 
 
-def router() -> APIRouter:
-    api = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"])
 
-    @api.get("/ready", response_model=None, responses=refusals(503))
-    async def ready(request: Request) -> dict[str, Any] | JSONResponse:
-        """Ready for traffic: the journal answers and the FHIR server did at the last look."""
-        journal: Journal = request.app.state.journal
-        problems = []
-        try:
-            await asyncio.to_thread(journal.waiting)
-        except Exception as exc:
-            problems.append(("journal", f"the journal does not answer ({type(exc).__name__})"))
-        state = request.app.state.watch.state
-        if state.fhir_reachable is False:
-            problems.append(("fhir", f"the FHIR server is unreachable since {_iso(state.fhir_since)}: {state.fhir_error}"))
-        elif state.fhir_reachable is None:
-            problems.append(("fhir", "the FHIR server has not been looked at yet"))
-        if problems:
-            issues = [{"severity": "error", "code": "transient", "diagnostics": d, "expression": [what]} for what, d in problems]
-            return JSONResponse(operation_outcome(*issues), status_code=503, media_type="application/fhir+json")
-        return {"status": "ready", "fhirSince": _iso(state.fhir_since)}
 
-    @api.get(
-        "/metrics",
-        response_class=Response,
-        responses={
-            200: {"description": "Prometheus's text format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
-        },
-    )
-    async def metrics(request: Request) -> Response:
-        body = await asyncio.to_thread(generate_latest, request.app.state.metrics.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+@router.get("/ready", response_model=None, responses=refusals(503))
+async def ready(request: Request, svc: Svc) -> dict[str, Any] | Response:
+    """Ready for traffic: the journal answers and the FHIR server did at the last look."""
+    problems = []
+    try:
+        await asyncio.to_thread(svc.journal.waiting)
+    except Exception as exc:
+        problems.append(("journal", f"the journal does not answer ({type(exc).__name__})"))
+    state = svc.watch.state
+    if state.fhir_reachable is False:
+        problems.append(("fhir", f"the FHIR server is unreachable since {_iso(state.fhir_since)}: {state.fhir_error}"))
+    elif state.fhir_reachable is None:
+        problems.append(("fhir", "the FHIR server has not been looked at yet"))
+    if problems:
+        issues = [{"severity": "error", "code": "transient", "diagnostics": d, "expression": [what]} for what, d in problems]
+        return render(request, operation_outcome(*issues), 503)
+    return {"status": "ready", "fhirSince": _iso(state.fhir_since)}
 
-    @api.get("/stats", responses=refusals(401, 403))
-    async def stats(request: Request, minutes: Annotated[int, Query(ge=1, le=360)] = 60) -> dict[str, Any]:
-        """The console's charts and banner."""
-        request.app.state.accounts.require(request, Role.OPERATOR, Role.AUDITOR)
-        journal: Journal = request.app.state.journal
-        since = (time.time() // 60 - minutes + 1) * 60
-        attempts = await asyncio.to_thread(journal.activity, since)
-        count, oldest = await asyncio.to_thread(journal.waiting)
-        counts = await asyncio.to_thread(journal.counts)
-        state = request.app.state.watch.state
-        return {
-            "buckets": buckets(attempts, since, minutes),
-            "waiting": {"count": count, "oldestAcceptedAt": _iso(oldest), "byState": counts},
-            "fhir": {"reachable": state.fhir_reachable, "since": _iso(state.fhir_since), "error": state.fhir_error},
-            "held": sorted(state.held),
-        }
 
-    return api
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus's text format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+    },
+)
+async def metrics(svc: Svc) -> Response:
+    body = await asyncio.to_thread(generate_latest, svc.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/stats", responses=refusals(401, 403))
+async def stats(user: Viewer, svc: Svc, minutes: Annotated[int, Query(ge=1, le=360)] = 60) -> dict[str, Any]:
+    """The console's charts and banner."""
+    journal = svc.journal
+    since = (time.time() // 60 - minutes + 1) * 60
+    attempts = await asyncio.to_thread(journal.activity, since)
+    count, oldest = await asyncio.to_thread(journal.waiting)
+    counts = await asyncio.to_thread(journal.counts)
+    state = svc.watch.state
+    return {
+        "buckets": buckets(attempts, since, minutes),
+        "waiting": {"count": count, "oldestAcceptedAt": _iso(oldest), "byState": counts},
+        "fhir": {"reachable": state.fhir_reachable, "since": _iso(state.fhir_since), "error": state.fhir_error},
+        "held": sorted(state.held),
+    }

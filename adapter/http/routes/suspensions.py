@@ -1,6 +1,6 @@
 """The operators' flag "the region's outpatient services are not available" over HTTP.
 
-No message carries it (DOMAIN.md rule 5), so an operator sets it on an episode for the days it
+No message carries it (docs/domain.md rule 5), so an operator sets it on an episode for the days it
 holds; the payment reports and the timeline leave those days out. The same as
 `samverkan suspension ...`.
 
@@ -21,12 +21,15 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapter.journal.base import Journal
-
-from ..errors import refusal
+from ..access import Viewer
+from ..bodies import body_schema, parsed
+from ..errors import Refusal
 from ..openapi import refusals
+from ..services import Svc
 
 __all__ = ["router"]
+
+router = APIRouter(tags=["suspensions"], responses=refusals(401, 403))
 
 
 class NewSuspension(BaseModel):
@@ -47,49 +50,51 @@ class EndSuspension(BaseModel):
 FlagId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _no_flag(suspension_id: int) -> JSONResponse:
-    return refusal(404, "not-found", f"no suspension {suspension_id}")
+def _no_flag(suspension_id: int) -> Refusal:
+    return Refusal.not_found(f"no suspension {suspension_id}")
 
 
-def router() -> APIRouter:
-    api = APIRouter(tags=["suspensions"], responses=refusals(401, 403))
+@router.get("/suspensions")
+async def listed(user: Viewer, svc: Svc, key: str | None = None) -> list[dict[str, Any]]:
+    return [s.as_json() for s in await asyncio.to_thread(svc.journal.suspensions, key)]
 
-    def journal(request: Request) -> Journal:
-        j: Journal = request.app.state.journal
-        return j
 
-    @api.get("/suspensions")
-    async def listed(request: Request, key: str | None = None) -> list[dict[str, Any]]:
-        return [s.as_json() for s in await asyncio.to_thread(journal(request).suspensions, key)]
+@router.post(
+    "/episodes/{key:path}/suspensions",
+    status_code=201,
+    response_model=None,
+    responses=refusals(404, 422),
+    openapi_extra=body_schema(NewSuspension),
+)
+async def add(key: str, request: Request, user: Viewer, svc: Svc) -> JSONResponse:
+    body = await parsed(request, NewSuspension)
+    j = svc.journal
+    if not key.startswith("episode:"):
+        raise Refusal(422, "business-rule", "only a care episode (episode:...) has a payment clock to suspend", "key")
+    if not await asyncio.to_thread(j.list, key=key, limit=1):
+        raise Refusal.not_found(f"no messages of {key} in the journal", "key")
+    try:
+        flag = await asyncio.to_thread(j.suspend, key, body.first_day, body.last_day, body.reason, now=time.time())
+    except ValueError as exc:
+        raise Refusal(422, "business-rule", str(exc), "to") from None
+    return JSONResponse(flag.as_json(), status_code=201, headers={"Location": f"/suspensions/{flag.id}"})
 
-    @api.post("/episodes/{key:path}/suspensions", status_code=201, response_model=None, responses=refusals(404, 422))
-    async def add(key: str, body: NewSuspension, request: Request) -> JSONResponse:
-        j = journal(request)
-        if not key.startswith("episode:"):
-            return refusal(422, "business-rule", "only a care episode (episode:...) has a payment clock to suspend", "key")
-        if not await asyncio.to_thread(j.list, key=key, limit=1):
-            return refusal(404, "not-found", f"no messages of {key} in the journal", "key")
-        try:
-            flag = await asyncio.to_thread(j.suspend, key, body.first_day, body.last_day, body.reason, now=time.time())
-        except ValueError as exc:
-            return refusal(422, "business-rule", str(exc), "to")
-        return JSONResponse(flag.as_json(), status_code=201, headers={"Location": f"/suspensions/{flag.id}"})
 
-    @api.patch("/suspensions/{suspension_id}", response_model=None, responses=refusals(404, 422))
-    async def end(suspension_id: FlagId, body: EndSuspension, request: Request) -> dict[str, Any] | JSONResponse:
-        try:
-            flag = await asyncio.to_thread(journal(request).end_suspension, suspension_id, body.last_day, now=time.time())
-        except KeyError:
-            return _no_flag(suspension_id)
-        except ValueError as exc:
-            return refusal(422, "business-rule", str(exc), "to")
-        return flag.as_json()
+@router.patch("/suspensions/{suspension_id}", responses=refusals(404, 422), openapi_extra=body_schema(EndSuspension))
+async def end(suspension_id: FlagId, request: Request, user: Viewer, svc: Svc) -> dict[str, Any]:
+    body = await parsed(request, EndSuspension)
+    try:
+        flag = await asyncio.to_thread(svc.journal.end_suspension, suspension_id, body.last_day, now=time.time())
+    except KeyError:
+        raise _no_flag(suspension_id) from None
+    except ValueError as exc:
+        raise Refusal(422, "business-rule", str(exc), "to") from None
+    return flag.as_json()
 
-    @api.delete("/suspensions/{suspension_id}", response_model=None, responses=refusals(404))
-    async def remove(suspension_id: FlagId, request: Request) -> dict[str, Any] | JSONResponse:
-        try:
-            return (await asyncio.to_thread(journal(request).remove_suspension, suspension_id)).as_json()
-        except KeyError:
-            return _no_flag(suspension_id)
 
-    return api
+@router.delete("/suspensions/{suspension_id}", responses=refusals(404))
+async def remove(suspension_id: FlagId, user: Viewer, svc: Svc) -> dict[str, Any]:
+    try:
+        return (await asyncio.to_thread(svc.journal.remove_suspension, suspension_id)).as_json()
+    except KeyError:
+        raise _no_flag(suspension_id) from None

@@ -29,6 +29,7 @@ from . import identifiers as ids
 from .errors import MissingElement
 from .fhir import Resource, concept, evolve, extension, identifier, identifier_value, put_extension, reference
 from .model import CareEpisode, Message, MessageType, PartyKind
+from .shared import reason_concept
 from .terminology import has_translation, translate
 
 __all__ = ["apply", "episode_key", "episode_of"]
@@ -70,6 +71,19 @@ def apply(current: Mapping[str, Any] | None, message: Message, *, patient_ref: s
         period["end"] = body.discharged.isoformat()
     if period:
         res["period"] = period
+    _discharge_dates(res, message)
+    if message.type is MessageType.AVBRUTEN_VARDPLANERING and body.reason is not None:
+        put_extension(
+            res,
+            ids.EXT_PLANNING_ABORTED,
+            extension(ids.EXT_PLANNING_ABORTED, "valueCodeableConcept", reason_concept(body.reason)),
+        )
+    return res
+
+
+def _discharge_dates(res: Resource, message: Message) -> None:
+    """The preliminary and final discharge-ready dates the message sets or withdraws, as extensions."""
+    body = message.body
     if body.preliminary_discharge_ready is not None:
         put_extension(
             res,
@@ -77,7 +91,7 @@ def apply(current: Mapping[str, Any] | None, message: Message, *, patient_ref: s
             extension(ids.EXT_PRELIMINARY_DISCHARGE_READY, "valueDate", body.preliminary_discharge_ready.isoformat()),
         )
     if message.type is MessageType.UTSKRIVNINGSKLAR and body.discharge_ready is not None:
-        # A new final date after a withdrawal starts over (DOMAIN.md rule 5).
+        # A new final date after a withdrawal starts over (docs/domain.md rule 5).
         put_extension(
             res, ids.EXT_DISCHARGE_READY, extension(ids.EXT_DISCHARGE_READY, "valueDate", body.discharge_ready.isoformat())
         )
@@ -89,14 +103,6 @@ def apply(current: Mapping[str, Any] | None, message: Message, *, patient_ref: s
             ids.EXT_DISCHARGE_READY_WITHDRAWN,
             extension(ids.EXT_DISCHARGE_READY_WITHDRAWN, "valueDate", body.withdrawal.isoformat()),
         )
-    if message.type is MessageType.AVBRUTEN_VARDPLANERING and body.reason is not None:
-        reason: dict[str, Any] = {}
-        if body.reason.code is not None:
-            reason["coding"] = [{"system": ids.CS_ABORT_REASON, "code": body.reason.code.value}]
-        if body.reason.text is not None:
-            reason["text"] = body.reason.text
-        put_extension(res, ids.EXT_PLANNING_ABORTED, extension(ids.EXT_PLANNING_ABORTED, "valueCodeableConcept", reason))
-    return res
 
 
 def episode_of(encounter: Mapping[str, Any]) -> tuple[str, str]:

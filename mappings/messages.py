@@ -85,7 +85,7 @@ from .model import (
     ServiceKind,
 )
 from .referral import answer_from_fhir, answer_to_fhir, referral_from_fhir, referral_to_fhir
-from .shared import Builder, organization_from_fhir, patient_from_fhir, practitioner_from_fhir
+from .shared import Builder, organization_from_fhir, patient_from_fhir, practitioner_from_fhir, reason_concept
 from .sip import plan_from_fhir, plan_to_fhir
 
 __all__ = ["from_fhir", "to_bundle", "to_fhir"]
@@ -123,19 +123,8 @@ def to_fhir(message: Message) -> list[Entry]:
 
         encounter = b.add("Encounter", "episode", merge(None), "update", ids.SYS_VARDTILLFALLE, episode_key(episode), merge)
 
-    about: list[str] = []
+    about = _about(b, message, sender, contacts, encounter)
     mtype = message.type
-    if mtype is MessageType.KALLELSE_SAMORDNAD_PLANERING:
-        about.append(appointment_to_fhir(b, message, encounter))
-    elif mtype is MessageType.FAST_VARDKONTAKT:
-        assert encounter is not None
-        about.append(care_team_to_fhir(b, message, [(c, url) for c, url, _ in contacts], sender, encounter))
-    elif mtype is MessageType.REMISS:
-        about.append(referral_to_fhir(b, message, sender, encounter))
-    elif mtype is MessageType.REMISS_SVAR:
-        about.append(answer_to_fhir(b, message, sender))
-    elif mtype is MessageType.SIP:
-        about.append(plan_to_fhir(b, message, sender, [url for _, url, _ in contacts], encounter))
 
     comm: Resource = {
         "resourceType": "Communication",
@@ -159,17 +148,29 @@ def to_fhir(message: Message) -> list[Entry]:
     if body.subject is not None:
         comm["topic"] = concept(ids.CS_GENERAL_SUBJECT, body.subject.value)
     if body.reason is not None:
-        reason: dict[str, Any] = {}
-        if body.reason.code is not None:
-            reason["coding"] = [{"system": ids.CS_ABORT_REASON, "code": body.reason.code.value}]
-        if body.reason.text is not None:
-            reason["text"] = body.reason.text
-        comm["reasonCode"] = [reason]
+        comm["reasonCode"] = [reason_concept(body.reason)]
     payload = _payload(body)
     if payload:
         comm["payload"] = payload
     b.add("Communication", "message", comm, "create", ids.SYS_MESSAGE_ID, message.id)
     return b.entries
+
+
+def _about(b: Builder, message: Message, sender: str, contacts: list[tuple[Any, str, Any]], encounter: str | None) -> list[str]:
+    """The resource the Communication is about, for the types that carry one (fullUrls)."""
+    mtype = message.type
+    if mtype is MessageType.KALLELSE_SAMORDNAD_PLANERING:
+        return [appointment_to_fhir(b, message, encounter)]
+    if mtype is MessageType.FAST_VARDKONTAKT:
+        assert encounter is not None
+        return [care_team_to_fhir(b, message, [(c, url) for c, url, _ in contacts], sender, encounter)]
+    if mtype is MessageType.REMISS:
+        return [referral_to_fhir(b, message, sender, encounter)]
+    if mtype is MessageType.REMISS_SVAR:
+        return [answer_to_fhir(b, message, sender)]
+    if mtype is MessageType.SIP:
+        return [plan_to_fhir(b, message, sender, [url for _, url, _ in contacts], encounter)]
+    return []
 
 
 def _extensions(message: Message) -> list[dict[str, Any]]:
@@ -348,6 +349,16 @@ def _date(value: str | None) -> date | None:
 
 def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> Body:
     parts: dict[str, Any] = {}
+    _dated_parts(comm, parts)
+    _service_parts(comm, parts)
+    _contact_parts(comm, refs, parts)
+    _payload_parts(comm, parts)
+    _about_parts(comm, refs, mtype, parts)
+    return replace(Body(), **parts)
+
+
+def _dated_parts(comm: Mapping[str, Any], parts: dict[str, Any]) -> None:
+    """The discharge dates and the consent, from the Communication's extensions."""
     for field, url in (
         ("preliminary_discharge_ready", ids.EXT_PRELIMINARY_DISCHARGE_READY),
         ("discharge_ready", ids.EXT_DISCHARGE_READY),
@@ -363,6 +374,10 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
             sip=ext_value(flags, "sip", "valueBoolean"),
             next_of_kin=ext_value(flags, "nextOfKin", "valueBoolean"),
         )
+
+
+def _service_parts(comm: Mapping[str, Any], parts: dict[str, Any]) -> None:
+    """The current services, the hemgångsklar checklist and the home visit."""
     services = []
     for ext in ext_values(comm, ids.EXT_CURRENT_SERVICE):
         cc = ext.get("valueCodeableConcept") or {}
@@ -384,6 +399,10 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
             date=date_of(ext_value(visit, "date", "valueDate"), "Communication.extension"),
             purpose=ext_value(visit, "purpose", "valueString"),
         )
+
+
+def _contact_parts(comm: Mapping[str, Any], refs: _Resolver, parts: dict[str, Any]) -> None:
+    """The named care contacts, each with its Practitioner."""
     contacts = []
     for i, ext in enumerate(ext_values(comm, ids.EXT_CARE_CONTACT)):
         role = ext_value(ext, "role", "valueCoding") or {}
@@ -394,6 +413,10 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
             CareContact(hsa_id=hsa, role=code_as(CareContactRole, role.get("code"), "Communication.extension"), name=name)
         )
     parts["care_contacts"] = tuple(contacts)
+
+
+def _payload_parts(comm: Mapping[str, Any], parts: dict[str, Any]) -> None:
+    """Free text, the function, the medication list, what it answers, its subject and reason."""
     for p in comm.get("payload", ()):
         part = ext_value(p, ids.EXT_MESSAGE_PART, "valueCoding")
         if part is not None and part.get("code") == "function":
@@ -414,6 +437,9 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
             code=code_as(AbortReason, code, "Communication.reasonCode") if code else None, text=rc.get("text")
         )
 
+
+def _about_parts(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType, parts: dict[str, Any]) -> None:
+    """What the resource the Communication is about carries, for the types that have one."""
     about = comm.get("about") or []
     if mtype is MessageType.KALLELSE_SAMORDNAD_PLANERING:
         parts["meeting"], parts["invitees"] = appointment_from_fhir(
@@ -426,4 +452,3 @@ def _body_from(comm: Mapping[str, Any], refs: _Resolver, mtype: MessageType) -> 
         parts["referral"], parts["decision"] = answer_from_fhir(refs.get(about[0] if about else None, "Communication.about[0]"))
     elif mtype is MessageType.SIP:
         parts.update(plan_from_fhir(refs.get(about[0] if about else None, "Communication.about[0]"), refs.get))
-    return replace(Body(), **parts)

@@ -26,7 +26,7 @@ from . import identifiers as ids
 from .bundle import Entry
 from .errors import ContradictoryValues, InvalidValue, MissingElement
 from .fhir import Resource, code_in, concept, ext_value, extension, full_url, identifier, identifier_value
-from .model import Party, PartyKind, Patient, PatientIdKind
+from .model import Party, PartyKind, Patient, PatientIdKind, Reason
 
 __all__ = [
     "Builder",
@@ -37,6 +37,7 @@ __all__ = [
     "patient_to_fhir",
     "practitioner_from_fhir",
     "practitioner_to_fhir",
+    "reason_concept",
 ]
 
 _PATIENT_SYSTEMS: dict[PatientIdKind, str] = {
@@ -235,3 +236,13 @@ class Builder:
         url = self.add("Practitioner", hsa_id, practitioner_to_fhir(hsa_id, name), "create", ids.HSA_ID, hsa_id)
         self._people[hsa_id] = (name, url)
         return url
+
+
+def reason_concept(reason: Reason) -> dict[str, Any]:
+    """Why the planning was broken off, as a CodeableConcept: the code, the text, or both."""
+    concept: dict[str, Any] = {}
+    if reason.code is not None:
+        concept["coding"] = [{"system": ids.CS_ABORT_REASON, "code": reason.code.value}]
+    if reason.text is not None:
+        concept["text"] = reason.text
+    return concept

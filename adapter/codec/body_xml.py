@@ -32,7 +32,7 @@ from mappings.model import Body
 
 from .xsd_layout import NS
 
-__all__ = ["PARTS", "Part", "camel", "part_path", "read_body", "write_body"]
+__all__ = ["PARTS", "Part", "body_from", "camel", "part_path", "write_body"]
 
 _Q = f"{{{NS}}}"
 
@@ -156,7 +156,7 @@ def _record(el: etree._Element, cls: type, path: str) -> Any:
     return cls(**values)
 
 
-def read_body(body: etree._Element) -> Body:
+def body_from(body: etree._Element) -> Body:
     """The model of a schema-valid ``Body`` element."""
     hints = _hints(Body)
     values: dict[str, Any] = {}

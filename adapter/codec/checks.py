@@ -3,7 +3,7 @@
 Every check raises an error naming the element (or attribute) by XPath:
 
     parts          a part the type does not have (400), a part it requires (422)
-    episode        required or forbidden per type (DOMAIN.md, message catalogue)
+    episode        required or forbidden per type (docs/domain.md, "Message catalogue")
     sender         who may send a type
     identifiers    HSA-id form of every unit and person named; no unit listed twice
     dates          admission after sending, discharge-ready or discharge before admission,
@@ -19,14 +19,24 @@ from typing import TypeVar
 
 from mappings.errors import ContradictoryValues, InvalidValue, MissingElement, SchemaViolation
 from mappings.identifiers import is_valid_hsa_id
-from mappings.model import PARTS, AbortReason, CareContactRole, DecisionOutcome, Message, MessageType, Party, PartyKind
+from mappings.model import (
+    PARTS,
+    AbortReason,
+    CareContact,
+    CareContactRole,
+    DecisionOutcome,
+    Message,
+    MessageType,
+    Party,
+    PartyKind,
+)
 
 from .body_xml import BY_FIELD, camel, part_path
 
 __all__ = ["SENDERS", "check", "check_sender"]
 
 _K = PartyKind
-#: Who may send a type (DOMAIN.md, message catalogue); types not listed may come from anyone.
+#: Who may send a type (docs/domain.md, "Message catalogue"); types not listed may come from anyone.
 SENDERS: dict[MessageType, frozenset[PartyKind]] = {
     MessageType.VARDBEGARAN: frozenset({_K.KOMMUN}),
     MessageType.INSKRIVNINGSMEDDELANDE: frozenset({_K.SLUTENVARD}),
@@ -74,18 +84,22 @@ def _check_parts(message: Message) -> None:
         raise MissingElement(f"a {message.type.value} needs its CareEpisode", path="/Message/CareEpisode")
     if rule.episode == "forbidden" and message.care_episode is not None:
         raise SchemaViolation(f"a {message.type.value} is outside any CareEpisode", path="/Message/CareEpisode")
-    referral = body.referral
-    if referral is not None:
-        if message.type is MessageType.REMISS:
-            for attr in ("care_level", "end_of_life_at_home"):
-                if getattr(referral, attr) is None:
-                    raise MissingElement(f"a Remiss needs Referral/@{camel(attr)}", path=part_path("referral", None, attr))
-        else:
-            for attr in ("care_level", "end_of_life_at_home", "handover"):
-                if getattr(referral, attr) is not None:
-                    raise SchemaViolation(
-                        f"only a Remiss carries Referral/@{camel(attr)}", path=part_path("referral", None, attr)
-                    )
+    _check_referral(message)
+
+
+def _check_referral(message: Message) -> None:
+    """Only a Remiss carries the referral's care level, end of life at home and handover; it needs the first two."""
+    referral = message.body.referral
+    if referral is None:
+        return
+    if message.type is MessageType.REMISS:
+        for attr in ("care_level", "end_of_life_at_home"):
+            if getattr(referral, attr) is None:
+                raise MissingElement(f"a Remiss needs Referral/@{camel(attr)}", path=part_path("referral", None, attr))
+        return
+    for attr in ("care_level", "end_of_life_at_home", "handover"):
+        if getattr(referral, attr) is not None:
+            raise SchemaViolation(f"only a Remiss carries Referral/@{camel(attr)}", path=part_path("referral", None, attr))
 
 
 def _hsa(value: str | None, path: str) -> None:
@@ -104,35 +118,43 @@ def _index(items: Sequence[_T]) -> list[tuple[int | None, _T]]:
 def _check_identifiers(message: Message) -> None:
     body = message.body
     for field in ("invitees", "participants"):
-        seen: set[str] = set()
-        parties: tuple[Party, ...] = getattr(body, field)
-        for i, party in _index(parties):
-            hsa = party.hsa_id
-            _hsa(hsa, part_path(field, i, "hsa_id"))
-            if hsa in seen:
-                raise InvalidValue("the same unit is listed twice", path=part_path(field, i, "hsa_id"))
-            seen.add(hsa)
-    roles: set[CareContactRole] = set()
-    for i, contact in _index(body.care_contacts):
-        _hsa(contact.hsa_id, part_path("care_contacts", i, "hsa_id"))
-        role = contact.role
-        if role is CareContactRole.SAMORDNARE:
-            raise InvalidValue("the SIP's samordnare is named by Coordinator", path=part_path("care_contacts", i, "role"))
-        if role in roles:
-            raise InvalidValue("each role is named once", path=part_path("care_contacts", i, "role"))
-        roles.add(role)
+        _check_parties(field, getattr(body, field))
+    _check_care_contacts(body.care_contacts)
     for i, action in _index(body.actions):
         _hsa(action.responsible, part_path("actions", i, "responsible"))
-    if body.provider is not None:
-        _hsa(body.provider.hsa_id, part_path("provider", None, "hsa_id"))
-    if body.coordinator is not None:
-        _hsa(body.coordinator.hsa_id, part_path("coordinator", None, "hsa_id"))
-    if body.referral is not None:
-        _hsa(body.referral.issuer, part_path("referral", None, "issuer"))
-    if body.plan is not None:
-        _hsa(body.plan.issuer, part_path("plan", None, "issuer"))
+    # The units a body names once: (part, attribute, value).
+    named = (
+        ("provider", "hsa_id", body.provider.hsa_id if body.provider else None),
+        ("coordinator", "hsa_id", body.coordinator.hsa_id if body.coordinator else None),
+        ("referral", "issuer", body.referral.issuer if body.referral else None),
+        ("plan", "issuer", body.plan.issuer if body.plan else None),
+    )
+    for part, attr, value in named:
+        _hsa(value, part_path(part, None, attr))
     if body.acknowledges is not None and body.acknowledges.lower() == message.id.lower():
         raise InvalidValue("a message cannot acknowledge itself", path=part_path("acknowledges"))
+
+
+def _check_parties(field: str, parties: Sequence[Party]) -> None:
+    """Invitees or participants: HSA-ids, each unit once."""
+    seen: set[str] = set()
+    for i, party in _index(parties):
+        _hsa(party.hsa_id, part_path(field, i, "hsa_id"))
+        if party.hsa_id in seen:
+            raise InvalidValue("the same unit is listed twice", path=part_path(field, i, "hsa_id"))
+        seen.add(party.hsa_id)
+
+
+def _check_care_contacts(contacts: Sequence[CareContact]) -> None:
+    """Named care contacts: HSA-ids, each role once, and never the SIP's samordnare (Coordinator names it)."""
+    roles: set[CareContactRole] = set()
+    for i, contact in _index(contacts):
+        _hsa(contact.hsa_id, part_path("care_contacts", i, "hsa_id"))
+        if contact.role is CareContactRole.SAMORDNARE:
+            raise InvalidValue("the SIP's samordnare is named by Coordinator", path=part_path("care_contacts", i, "role"))
+        if contact.role in roles:
+            raise InvalidValue("each role is named once", path=part_path("care_contacts", i, "role"))
+        roles.add(contact.role)
 
 
 def _check_dates(message: Message) -> None:
@@ -180,7 +202,7 @@ def _check_sip(message: Message) -> None:
     body = message.body
     if message.type is not MessageType.SIP:
         return
-    # DOMAIN.md rule 11: without the patient's consent there is no shared plan.
+    # docs/domain.md rule 11: without the patient's consent there is no shared plan.
     if body.consent is None or body.consent.sip is not True:
         raise InvalidValue('a SIP needs the patient\'s consent (sip="true")', path="/Message/Body/Consent/@sip")
     if body.next_of_kin and body.consent.next_of_kin is not True:

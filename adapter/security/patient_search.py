@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 
-from adapter.journal.base import Journal
+from adapter.journal import Journal
 
 __all__ = ["PatientHasher", "normalise"]
 

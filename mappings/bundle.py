@@ -1,6 +1,6 @@
 """Transaction bundles whose every entry is idempotent.
 
-The relay contract (ARCHITECTURE.md) decides the write of each resource type:
+The relay contract (docs/architecture.md) decides the write of each resource type:
 
     Patient, Organization                  POST + ifNoneExist   (server's master data wins)
     Encounter, ServiceRequest, Task, ...   PUT Type?identifier  (the adapter owns the state)

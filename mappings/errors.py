@@ -190,7 +190,7 @@ class SenderNotPermitted(NotPermitted):
 
 
 class ConsentNotGiven(NotPermitted):
-    """The patient has said no to what the message would share (DOMAIN.md rule 11)."""
+    """The patient has said no to what the message would share (docs/domain.md rule 11)."""
 
     code = "SAMV-5002"
     issue_type = "business-rule"

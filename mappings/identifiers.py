@@ -1,6 +1,6 @@
 """Identifier systems, canonical URLs and checks of Swedish identifiers.
 
-National systems are facts (DOMAIN.md); the project's own systems hang off the one canonical base
+National systems are facts (docs/domain.md); the project's own systems hang off the one canonical base
 in ``profiles/package.json``, read once when this module is imported. Business identifier
 systems are the keys of every conditional create and update: never change them once released.
 """
@@ -81,7 +81,7 @@ _PACKAGE = _load_package()
 CANONICAL: str = _PACKAGE["canonical"].rstrip("/")
 PACKAGE_VERSION: str = _PACKAGE["version"]
 
-# National systems (DOMAIN.md, "Identifiers and code systems").
+# National systems (docs/domain.md, "Identifiers and code systems").
 PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
 SAMORDNINGSNUMMER = "http://electronichealth.se/identifier/samordningsnummer"
 # No national system is given for reservnummer; they are local to an issuer, so ours.

@@ -1,4 +1,4 @@
-"""The order key of a message (ARCHITECTURE.md, contract of the relay).
+"""The order key of a message (docs/architecture.md, "Contract of the relay").
 
 Messages of one key reach the server in the order they were accepted; different keys go in
 parallel. The key is the care episode, else the referral, else the SIP, else the patient (as a

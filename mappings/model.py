@@ -1,6 +1,6 @@
 """The internal message as typed values (namespace ``urn:samverkan:message:1``).
 
-These are the concepts of DOMAIN.md, independent of XML, JSON and FHIR. The codec in
+These are the concepts of docs/domain.md, independent of XML, JSON and FHIR. The codec in
 ``adapter.codec.internal`` reads documents into them; ``mappings.*.to_fhir`` turns them into resources and
 ``from_fhir`` turns resources back into them. Values are frozen so a message can be shared
 between threads and compared for round trips.
@@ -57,7 +57,7 @@ __all__ = [
 
 
 class MessageType(StrEnum):
-    """Every type of the message catalogue in DOMAIN.md."""
+    """Every type of the message catalogue in docs/domain.md."""
 
     VARDBEGARAN = "Vardbegaran"
     INSKRIVNINGSMEDDELANDE = "Inskrivningsmeddelande"
@@ -270,7 +270,7 @@ class Meeting:
 
 @dataclass(frozen=True, slots=True)
 class Checklist:
-    """Hemgångsklar (DOMAIN.md rule 9): each condition met or not."""
+    """Hemgångsklar (docs/domain.md rule 9): each condition met or not."""
 
     inskrivningsmeddelande: bool
     discharge_ready_date: bool
@@ -416,7 +416,7 @@ def _parts(allowed: str, required: str = "", episode: str = "optional") -> TypeP
     return TypeParts(frozenset(allowed.split()) | req | {"note"}, req, episode)
 
 
-#: The message catalogue of DOMAIN.md as body parts. ``note`` (free text) is allowed everywhere.
+#: The message catalogue of docs/domain.md as body parts. ``note`` (free text) is allowed everywhere.
 PARTS: dict[MessageType, TypeParts] = {
     MessageType.VARDBEGARAN: _parts("services consent", "function", "required"),
     MessageType.INSKRIVNINGSMEDDELANDE: _parts("preliminary_discharge_ready consent", "", "required"),
@@ -437,7 +437,7 @@ PARTS: dict[MessageType, TypeParts] = {
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One internal message: the envelope of DOMAIN.md and its body."""
+    """One internal message: the envelope of docs/domain.md and its body."""
 
     id: str
     type: MessageType

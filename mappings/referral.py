@@ -5,7 +5,7 @@
                                                Consent.identifier (remiss, "{issuer}:{id}")
     (a referral)                               ServiceRequest.category = SNOMED CT 3457005 (Patient referral)
     Referral/@careLevel                        ServiceRequest.code (CodeSystem care-level)
-    Referral/@endOfLifeAtHome                  ServiceRequest.priority: stat when true (DOMAIN.md: a
+    Referral/@endOfLifeAtHome                  ServiceRequest.priority: stat when true (docs/domain.md: a
                                                patient cared for at home at the end of life gets the
                                                highest priority), else routine
     Referral/@handover                         ServiceRequest.extension:handover

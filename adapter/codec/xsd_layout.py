@@ -1,6 +1,6 @@
 """The shape of the internal format, read once from its XSD.
 
-The JSON form mirrors the XML one (DOMAIN.md): to turn JSON into XML we need each element's
+The JSON form mirrors the XML one (docs/domain.md, "Internal messages"): to turn JSON into XML we need each element's
 children in schema order, which of them repeat, its attributes and which of those are booleans.
 Reading that from the XSD keeps the schema the one description of the format.
 """

@@ -1,4 +1,4 @@
-"""Each Kvittens a message waits for, as a FHIR Task on the server (DOMAIN.md rules 1 and 2).
+"""Each Kvittens a message waits for, as a FHIR Task on the server (docs/domain.md rules 1 and 2).
 
 So that any FHIR client can list what is waiting, a message's bundle carries one Task per
 recipient: status ``requested``, due at ``restriction.period.end``, ``businessStatus`` open (the

@@ -1,4 +1,4 @@
-"""The patient's consent to information transfer in a care episode (DOMAIN.md rule 11).
+"""The patient's consent to information transfer in a care episode (docs/domain.md rule 11).
 
 The notices of the discharge process (admission, discharge-ready dates, invitations,
 acknowledgements, the discharge itself) are the law's own and go without consent (Lag 2017:612;

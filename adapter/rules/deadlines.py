@@ -1,4 +1,4 @@
-"""When a Kvittens is due (DOMAIN.md, rules 1 and 2). Times are Europe/Stockholm.
+"""When a Kvittens is due (docs/domain.md, rules 1 and 2). Times are Europe/Stockholm.
 
 Rule 1: every message is acknowledged by the end (23:59:59) of the first weekday after the day
 it was sent. Rule 2: a Kallelse is due at the end of the first weekday W after it was received,

@@ -1,4 +1,4 @@
-"""Findings: what the rules of DOMAIN.md say about one key's messages at a given moment.
+"""Findings: what the rules of docs/domain.md say about one key's messages at a given moment.
 
 A finding is ``{rule, key, subject, severity, due, raised, cleared}``: raised when the rule is
 broken (or, for a deadline, when the wait begins), cleared when a later message mends it. The

@@ -1,4 +1,4 @@
-"""Halland's transitional model, 2018-01-01 to 2018-10-31 (DOMAIN.md, rule 14).
+"""Halland's transitional model, 2018-01-01 to 2018-10-31 (docs/domain.md, rule 14).
 
 Each municipality paid monthly one twelfth of what it was invoiced in 2017, rounded to the krona.
 The total is one twelfth of the invoiced total, rounded; it can differ from the sum of the
@@ -17,7 +17,7 @@ __all__ = ["INVOICED_2017", "MODEL_END", "MODEL_START", "MonthlyReport", "monthl
 
 MODEL_START, MODEL_END = date(2018, 1, 1), date(2018, 10, 31)
 
-#: What each municipality was invoiced in 2017 (SEK), DOMAIN.md rule 14.
+#: What each municipality was invoiced in 2017 (SEK), docs/domain.md rule 14.
 INVOICED_2017: Mapping[str, int] = {
     "Falkenberg": 5_042,
     "Kungsbacka": 1_501_612,

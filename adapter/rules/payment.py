@@ -1,4 +1,4 @@
-"""The municipality's payment responsibility (betalningsansvar) per episode (DOMAIN.md, rules 5-7).
+"""The municipality's payment responsibility (betalningsansvar) per episode (docs/domain.md, rules 5-7).
 
 An Utskrivningsklar starts the clock: D is the later of the day it was sent and the
 discharge-ready date it carries; responsibility starts on day D + n (n = 3 for somatic care;

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     session_secret: str | None = Field(
         None, description="Key that signs the console's session cookies; none: one made once and kept in the journal"
     )
+    metrics_token: str | None = Field(
+        None, description="Bearer token /metrics asks of its scraper (none: /metrics is open to whoever reaches it)"
+    )
+    api_docs: bool = Field(
+        False, description="Serve the interactive API docs at /docs (their script is from a CDN); /openapi.json is always served"
+    )
     search_key: str | None = Field(
         None, description="Key of the hash that finds a patient's messages; none: one made once and kept in the journal"
     )

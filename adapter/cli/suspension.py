@@ -4,6 +4,7 @@ rule 5). The same as ``/suspensions`` over HTTP."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from collections.abc import Iterator
@@ -25,6 +26,10 @@ out = Console()
 err = Console(stderr=True)
 
 _DAY = ["%Y-%m-%d"]
+
+
+#: Who the audit log names for a change made here: the account that ran the command.
+_ACTOR = f"cli:{getpass.getuser()}"
 
 
 @contextmanager
@@ -63,6 +68,7 @@ def add(
             raise _fail(f"{key}: no messages of this episode in {journal.where}")
         try:
             flag = journal.suspend(key, first.date(), last.date() if last else None, reason, now=time.time())
+            flag.audited(journal, _ACTOR, "suspension-add", now=time.time())
         except ValueError as exc:
             raise _fail(str(exc)) from None
     _show(flag, "set")
@@ -77,6 +83,7 @@ def end(
     with _journal() as journal:
         try:
             flag = journal.end_suspension(suspension_id, last.date(), now=time.time())
+            flag.audited(journal, _ACTOR, "suspension-end", now=time.time())
         except KeyError:
             raise _fail(f"no suspension {suspension_id}") from None
         except ValueError as exc:
@@ -89,7 +96,7 @@ def remove(suspension_id: Annotated[int, typer.Argument(help="the flag's id")]) 
     """Withdraw a flag set by mistake (its days become payable again)."""
     with _journal() as journal:
         try:
-            flag = journal.remove_suspension(suspension_id)
+            flag = journal.remove_suspension(suspension_id).audited(journal, _ACTOR, "suspension-remove", now=time.time())
         except KeyError:
             raise _fail(f"no suspension {suspension_id}") from None
     _show(flag, "removed")

@@ -79,7 +79,30 @@ def decode(raw: bytes, content_type: str | None, *, limits: Limits = DEFAULT_LIM
     kind = media_kind(content_type)
     if len(raw) > limits.max_bytes:
         raise DocumentTooLarge(f"the document is larger than {limits.max_bytes} bytes", path="/")
-    return decode_xml(raw, limits=limits) if kind == "xml" else decode_json(raw, limits=limits)
+    message = decode_xml(raw, limits=limits) if kind == "xml" else decode_json(raw, limits=limits)
+    _digits_written_plainly(raw, message)
+    return message
+
+
+# A digit, "-" or "+" written as an XML character reference (&#49; &#x31;) or a JSON escape (\u0031).
+# None of them ever needs one; written so, an identity number would pass the parser as itself but
+# escape the masking of the stored document (which reads its bytes) and the journal's searches.
+_ESCAPED_DIGIT = re.compile(rb"&#(?:0*(?:4[358]|49|5[0-7])|[xX]0*(?:2[bBdD]|3[0-9]));|\\u00(?:2[bBdD]|3[0-9])")
+
+
+def _digits_written_plainly(raw: bytes, message: Message) -> None:
+    """Refuses a document that writes a digit, "-" or "+" as a character reference or an escape,
+    naming the patient's identity number when that is where it is."""
+    if _ESCAPED_DIGIT.search(raw) is None:
+        return
+    kind = message.patient.id_kind.value
+    # The identity number's value as written: name="..." in XML, "name": "..." in JSON.
+    written = re.search(rb'"?' + kind.encode() + rb'"?\s*[=:]\s*"([^"]*)"', raw)
+    in_number = written is not None and _ESCAPED_DIGIT.search(written.group(1)) is not None
+    raise InvalidValue(
+        "write digits, - and + as themselves, not as character references or escapes: identity numbers are masked as written",
+        path=f"/Message/Patient/@{kind}" if in_number else "/Message",
+    )
 
 
 # -- XML ---------------------------------------------------------------------------------------

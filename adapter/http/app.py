@@ -30,6 +30,7 @@ from adapter.rules.deadlines import STOCKHOLM
 
 from . import errors
 from .console.pages import router as console
+from .headers import NoStoreMiddleware
 from .lifespan import lifespan
 from .openapi import document
 from .routes import ROUTERS
@@ -44,12 +45,15 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     if fhir is None:
         FhirClient.security(settings)  # a CA bundle or credentials that cannot work stop the start here
     svc = Services(settings, fhir=fhir)
-    app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan)
+    # The interactive docs load their script from a CDN onto the console's origin: off unless asked for.
+    docs = "/docs" if settings.api_docs else None
+    app = FastAPI(title="samverkan", version="0.1.0", lifespan=lifespan, docs_url=docs, redoc_url=None)
     app.state.services = svc
     app.openapi = lambda: document(app)  # type: ignore[method-assign]  # every refusal an OperationOutcome
     _observe(svc)
     errors.install(app, svc.metrics)
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), same_site="strict", https_only=False)
+    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(CorrelationMiddleware)
     for router in (*ROUTERS, console):
         app.include_router(router)

@@ -231,6 +231,13 @@ class Suspension:
     set_at: float
     updated_at: float
 
+    def audited(self, journal: Journal, actor: str, action: str, *, now: float) -> Suspension:
+        """Writes ``action`` on this flag to the audit log, under ``actor``, and gives the flag back.
+        Every change of a flag is audited: it changes payable days, and so what is invoiced."""
+        last = self.last_day.isoformat() if self.last_day else "open"
+        journal.audit(actor, action, None, f"suspension {self.id} of {self.key}: {self.first_day.isoformat()} to {last}", now=now)
+        return self
+
     @property
     def days(self) -> tuple[date, date]:
         """As the payment rules take it: from ``first_day`` up to, not including, the second."""

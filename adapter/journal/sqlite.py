@@ -8,6 +8,8 @@ of acceptance.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +19,8 @@ from typing import Any
 
 from .base import JournalUnavailable
 from .sql import CLAIM_INDEXES, SqlJournal, Tx
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MIGRATIONS", "SqliteJournal"]
 
@@ -153,6 +157,20 @@ class _Tx:
         return self.db.execute(sql, args).rowcount
 
 
+def _private(path: str) -> None:
+    """Creates the journal's file readable by its owner only (SQLite gives its WAL and shared-memory
+    files the same mode): it holds unmasked documents and the keys of sessions and searches. An
+    existing file open to others is warned about, not changed behind the operator's back."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            log.warning("the journal %s is readable by others (mode %o): chmod 600 it and its -wal and -shm files", path, mode)
+
+
 class SqliteJournal(SqlJournal):
     """The journal in the SQLite file at ``path``."""
 
@@ -162,6 +180,7 @@ class SqliteJournal(SqlJournal):
 
     def __init__(self, path: str | Path):
         self.path = str(path)
+        _private(self.path)
         self._lock = threading.Lock()  # one connection, used from the event loop and worker threads
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")

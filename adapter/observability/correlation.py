@@ -15,17 +15,29 @@ from contextvars import ContextVar
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .redaction import redact
+
 __all__ = ["CorrelationFilter", "CorrelationMiddleware", "correlation_id", "send_correlation_id"]
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
-# A sender's id is kept only when it is short and plain: it goes into logs and headers.
+# A sender's id is kept only when it is short and plain: it goes into logs, the journal, headers
+# and the FHIR server's logs.
 _ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 HEADER = "X-Request-ID"
 
 
 def accepted_or_new(value: str | None) -> str:
-    return value if value and _ACCEPTABLE.fullmatch(value) else uuid.uuid4().hex
+    """The sender's id if it is short, plain and not an identity number; else a new one.
+
+    >>> accepted_or_new("vendor-42")
+    'vendor-42'
+    >>> accepted_or_new("191212121212") != "191212121212"
+    True
+    """
+    if value and _ACCEPTABLE.fullmatch(value) and redact(value) == value:
+        return value
+    return uuid.uuid4().hex
 
 
 class CorrelationMiddleware:

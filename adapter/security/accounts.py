@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -66,12 +67,18 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
 
 
+#: Password checks at a time: each costs scrypt's memory and tens of milliseconds of a core, and
+#: a flood of wrong passwords must not take every thread (nor the memory) from everyone else.
+_HASHING = threading.BoundedSemaphore(2)
+
+
 def _verify(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+        with _HASHING:
+            got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got.hex(), digest)

@@ -128,6 +128,18 @@ def _algorithms(key: Any) -> list[str]:
     raise ValueError(f"a {type(key).__name__} cannot verify senders' tokens: use an RSA, EC or Ed25519 public key")
 
 
+def _scopes(claims: dict[str, Any]) -> set[str]:
+    """The scopes a token grants: ``scope`` as RFC 9068 has it (space-separated), and ``scp`` as
+    some issuers send it (a string or an array)."""
+    granted: set[str] = set()
+    for claim in (claims.get("scope"), claims.get("scp")):
+        if isinstance(claim, str):
+            granted.update(claim.split())
+        elif isinstance(claim, list):
+            granted.update(c for c in claim if isinstance(c, str))
+    return granted
+
+
 class JwtVerifier:
     """Verifies a sender's bearer token and names what it may send as."""
 
@@ -189,8 +201,7 @@ class JwtVerifier:
         except jwt.PyJWTError as exc:
             # PyJWT's messages name the claim that failed (audience, issuer, signature), never its value.
             raise _refused(f"the bearer token is not valid: {exc}", "invalid_token") from None
-        granted = claims.get("scope", "")
-        scopes = set(granted.split()) if isinstance(granted, str) else set(claims.get("scp") or ())
+        scopes = _scopes(claims)
         if self.scope not in scopes:
             raise NotAllowed(
                 403,

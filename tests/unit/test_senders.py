@@ -262,3 +262,12 @@ def test_a_body_refused_before_it_is_read_is_audited_under_its_sender(tmp_path: 
         answer = _post(client, b"<x/>" * 1000, **{"X-API-Key": key})
         assert answer.status_code == 413
         assert [(a["actor"], a["action"]) for a in client.get("/audit").json()] == [("med1", "refused")]
+
+
+@pytest.mark.parametrize("granted", [{"scope": None, "scp": ["samverkan.send"]}, {"scope": None, "scp": "other samverkan.send"}])
+def test_the_scope_may_come_as_scp_a_string_or_an_array(
+    token_client: TestClient, keys: dict[str, Any], granted: dict[str, Any]
+) -> None:
+    # Issue 16, finding 14: a token granting the scope in `scp` (as some issuers send it) was refused.
+    token = _token(keys["private"], **granted)
+    assert _post(token_client, _document(), Authorization=f"Bearer {token}").status_code == 202

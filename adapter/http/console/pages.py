@@ -18,6 +18,7 @@ The forms and the API's POSTs carry no token of their own: the session cookie is
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from importlib.resources import files
@@ -28,8 +29,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from adapter.intake import read_body
 from adapter.journal import State
 from adapter.security import NotAllowed, Role, User
+from mappings.errors import CodecError
 from mappings.model import MessageType
 
 from ..errors import Answer
@@ -124,14 +127,17 @@ async def login_form(request: Request, svc: Svc, target: Annotated[str | None, Q
 @router.post("/login", response_model=None)
 async def login(request: Request, svc: Svc) -> Response:
     # Parsed here: the form has two fields, not worth python-multipart.
-    body = await request.body()
-    if len(body) > _LOGIN_BODY_LIMIT:
+    try:
+        # Read no further than a login can be: a large body is refused before it is in memory.
+        body = await read_body(request.headers, request.stream(), _LOGIN_BODY_LIMIT)
+    except CodecError:
         return _render(request, svc, "login.html", None, status=413, error="That is not a login.", name="", next="/ui")
     form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
     name = form.get("name", [""])[0].strip()
     password = form.get("password", [""])[0]
     target = _safe_next(form.get("next", [""])[0])
-    user = svc.accounts.check(name, password) if name and password else None
+    # In a thread: scrypt takes tens of milliseconds, which the event loop must not wait for.
+    user = await asyncio.to_thread(svc.accounts.check, name, password) if name and password else None
     if user is None:
         log.info("a console login failed")
         return _render(request, svc, "login.html", None, status=401, error="Wrong name or password.", name=name, next=target)

@@ -39,6 +39,7 @@ from ..access import DocumentReader, Operator, Viewer, document_reader, operator
 from ..bodies import body_schema, parsed
 from ..errors import Refusal
 from ..openapi import refusals
+from ..params import Moment
 from ..services import Svc
 
 __all__ = ["router"]
@@ -60,8 +61,8 @@ class Filters(BaseModel):
     recipient: str | None = None
     key: str | None = None
     id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Moment | None = None
+    until: Moment | None = None
     before: Annotated[int | None, Field(ge=0, le=_SEQ_MAX)] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     patient: str | None = Field(None, description="a full identity number (12 digits); only in POST /messages/search")
@@ -109,8 +110,8 @@ async def listed(
     recipient: str | None = None,
     key: str | None = None,
     id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     before: Annotated[int | None, Query(ge=0, le=_SEQ_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ here?) and ``/stats`` (the console's charts and its what-is-waiting banner).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import statistics
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from adapter.security import NotAllowed
 
 from ..access import Viewer
 from ..errors import operation_outcome, render
@@ -71,7 +74,8 @@ async def ready(request: Request, svc: Svc) -> dict[str, Any] | Response:
         problems.append(("journal", f"the journal does not answer ({type(exc).__name__})"))
     state = svc.watch.state
     if state.fhir_reachable is False:
-        problems.append(("fhir", f"the FHIR server is unreachable since {_iso(state.fhir_since)}: {state.fhir_error}"))
+        # Which part, not where it is: /ready answers anyone, and the server's URL is internal.
+        problems.append(("fhir", f"the FHIR server is unreachable since {_iso(state.fhir_since)}"))
     elif state.fhir_reachable is None:
         problems.append(("fhir", "the FHIR server has not been looked at yet"))
     if problems:
@@ -84,12 +88,23 @@ async def ready(request: Request, svc: Svc) -> dict[str, Any] | Response:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"description": "Prometheus's text format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
+        200: {"description": "Prometheus's text format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **refusals(401),
     },
 )
-async def metrics(svc: Svc) -> Response:
+async def metrics(request: Request, svc: Svc) -> Response:
+    """Prometheus's text format; with SAMVERKAN_METRICS_TOKEN set, for a scraper that sends it as a bearer token."""
+    _scraper(request, svc.settings.metrics_token)
     body = await asyncio.to_thread(generate_latest, svc.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _scraper(request: Request, token: str | None) -> None:
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise NotAllowed(401, "/metrics asks for its bearer token", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
 
 
 @router.get("/stats", responses=refusals(401, 403))

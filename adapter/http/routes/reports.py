@@ -19,6 +19,7 @@ from adapter.rules.deadlines import STOCKHOLM
 from ..access import Viewer
 from ..errors import Refusal
 from ..openapi import refusals
+from ..params import Moment
 from ..services import Svc
 
 __all__ = ["router"]
@@ -42,7 +43,7 @@ async def findings(
     svc: Svc,
     key: str | None = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
-    at: datetime | None = None,
+    at: Moment | None = None,
 ) -> list[dict[str, Any]]:
     """Every finding of the rules (docs/domain.md, rules 1-14) over the journal's messages, as of ``at`` (default now)."""
     now = _at(at)
@@ -51,7 +52,7 @@ async def findings(
 
 
 @router.get("/reports/overdue")
-async def overdue(user: Viewer, svc: Svc, at: datetime | None = None) -> list[dict[str, Any]]:
+async def overdue(user: Viewer, svc: Svc, at: Moment | None = None) -> list[dict[str, Any]]:
     """Acknowledgements not received by their due time."""
     now = _at(at)
     return [f.as_json() for f in (await _episodes(svc)).findings(now) if f.rule == "kvittens" and f.overdue(now)]
@@ -100,7 +101,7 @@ async def halland_model(user: Viewer) -> dict[str, Any]:
 
 
 @router.get("/episodes/{key:path}/timeline", response_model=None, responses=refusals(404))
-async def journey(key: str, user: Viewer, svc: Svc, at: datetime | None = None) -> Any:
+async def journey(key: str, user: Viewer, svc: Svc, at: Moment | None = None) -> Any:
     """One key's journey: messages, acknowledgements, deadlines, findings and the payment clock."""
     found = timeline(await _episodes(svc, key), key, _at(at), rules=svc.payment_rules, kommun_of=svc.units)
     if found is None:

@@ -1,6 +1,6 @@
 """The operators' flag "the region's outpatient services are not available" over HTTP.
 
-No message carries it (docs/domain.md rule 5), so an operator sets it on an episode for the days it
+No message carries it (docs/domain.md rule 5), so an operator (never an auditor) sets it on an episode for the days it
 holds; the payment reports and the timeline leave those days out. The same as
 `samverkan suspension ...`.
 
@@ -21,7 +21,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..access import Viewer
+from ..access import Operator, Viewer
 from ..bodies import body_schema, parsed
 from ..errors import Refusal
 from ..openapi import refusals
@@ -66,7 +66,7 @@ async def listed(user: Viewer, svc: Svc, key: str | None = None) -> list[dict[st
     responses=refusals(404, 422),
     openapi_extra=body_schema(NewSuspension),
 )
-async def add(key: str, request: Request, user: Viewer, svc: Svc) -> JSONResponse:
+async def add(key: str, request: Request, user: Operator, svc: Svc) -> JSONResponse:
     body = await parsed(request, NewSuspension)
     j = svc.journal
     if not key.startswith("episode:"):
@@ -77,11 +77,12 @@ async def add(key: str, request: Request, user: Viewer, svc: Svc) -> JSONRespons
         flag = await asyncio.to_thread(j.suspend, key, body.first_day, body.last_day, body.reason, now=time.time())
     except ValueError as exc:
         raise Refusal(422, "business-rule", str(exc), "to") from None
+    await asyncio.to_thread(flag.audited, j, user.name, "suspension-add", now=time.time())
     return JSONResponse(flag.as_json(), status_code=201, headers={"Location": f"/suspensions/{flag.id}"})
 
 
 @router.patch("/suspensions/{suspension_id}", responses=refusals(404, 422), openapi_extra=body_schema(EndSuspension))
-async def end(suspension_id: FlagId, request: Request, user: Viewer, svc: Svc) -> dict[str, Any]:
+async def end(suspension_id: FlagId, request: Request, user: Operator, svc: Svc) -> dict[str, Any]:
     body = await parsed(request, EndSuspension)
     try:
         flag = await asyncio.to_thread(svc.journal.end_suspension, suspension_id, body.last_day, now=time.time())
@@ -89,12 +90,15 @@ async def end(suspension_id: FlagId, request: Request, user: Viewer, svc: Svc) -
         raise _no_flag(suspension_id) from None
     except ValueError as exc:
         raise Refusal(422, "business-rule", str(exc), "to") from None
+    await asyncio.to_thread(flag.audited, svc.journal, user.name, "suspension-end", now=time.time())
     return flag.as_json()
 
 
 @router.delete("/suspensions/{suspension_id}", responses=refusals(404))
-async def remove(suspension_id: FlagId, user: Viewer, svc: Svc) -> dict[str, Any]:
+async def remove(suspension_id: FlagId, user: Operator, svc: Svc) -> dict[str, Any]:
     try:
-        return (await asyncio.to_thread(svc.journal.remove_suspension, suspension_id)).as_json()
+        flag = await asyncio.to_thread(svc.journal.remove_suspension, suspension_id)
     except KeyError:
         raise _no_flag(suspension_id) from None
+    await asyncio.to_thread(flag.audited, svc.journal, user.name, "suspension-remove", now=time.time())
+    return flag.as_json()

@@ -1,0 +1,175 @@
+"""Findings of the security probe of a running service (issue 16), each closed and shown here:
+a real app over a real SQLite journal, nothing relayed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapter import codec
+from adapter.config import Settings
+from adapter.http import create_app
+from adapter.journal import open_journal
+from adapter.security import Accounts, Role
+from tests.support import INSKRIVNING, load, offline_settings
+
+NUMBER = b'personnummer="191212121212"'
+EPISODE = "episode:SE2321000131-E000000000011:VT-2026-000123"
+
+
+def _basic(name: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    users = tmp_path / "users.json"
+    accounts = Accounts.load(str(users))
+    accounts.add("olle", "olle-pw", frozenset({Role.OPERATOR}))
+    accounts.add("ada", "ada-pw", frozenset({Role.AUDITOR}))
+    accounts.save()
+    return offline_settings(tmp_path / "journal.sqlite3", users_file=str(users), alert_interval=0.05)
+
+
+OLLE, ADA = _basic("olle", "olle-pw"), _basic("ada", "ada-pw")
+
+
+def _post(client: TestClient, body: bytes, content_type: str = "application/xml") -> int:
+    return client.post("/messages", content=body, headers={"Content-Type": content_type}).status_code
+
+
+def test_an_auditor_reads_the_suspensions_and_only_an_operator_changes_them_each_change_audited(settings: Settings) -> None:
+    # Finding 2: the auditor, who is to change nothing, could set, end and remove the flags that change payable days.
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+        flag = {"from": "2026-03-06", "reason": "hemtjänsten stängd"}
+        assert client.post(f"/episodes/{EPISODE}/suspensions", json=flag, headers=ADA).status_code == 403
+        made = client.post(f"/episodes/{EPISODE}/suspensions", json=flag, headers=OLLE)
+        assert made.status_code == 201
+        flag_id = made.json()["id"]
+        assert client.patch(f"/suspensions/{flag_id}", json={"to": "2026-03-07"}, headers=ADA).status_code == 403
+        assert client.delete(f"/suspensions/{flag_id}", headers=ADA).status_code == 403
+        assert client.get("/suspensions", headers=ADA).json()[0]["id"] == flag_id  # reading stays open to auditors
+        assert client.patch(f"/suspensions/{flag_id}", json={"to": "2026-03-07"}, headers=OLLE).status_code == 200
+        assert client.delete(f"/suspensions/{flag_id}", headers=OLLE).status_code == 200
+        audit = client.get("/audit", headers=ADA).json()
+    changes = [(e["actor"], e["action"]) for e in reversed(audit) if e["action"].startswith("suspension")]
+    assert changes == [("olle", "suspension-add"), ("olle", "suspension-end"), ("olle", "suspension-remove")]
+    assert all(EPISODE in e["detail"] for e in audit if e["action"].startswith("suspension"))
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (INSKRIVNING.read_bytes().replace(NUMBER, b'personnummer="&#49;91212121212"'), "application/xml"),
+        (INSKRIVNING.read_bytes().replace(NUMBER, b'personnummer="&#x31;9121212&#x31;212"'), "application/xml"),
+        (INSKRIVNING.read_bytes().replace(NUMBER, b'personnummer="19121212121&#50;"'), "application/xml"),
+    ],
+)
+def test_an_identity_number_written_with_character_references_is_refused(
+    settings: Settings, body: bytes, content_type: str
+) -> None:
+    # Finding 3: such a number passed the parser as itself, but the stored bytes escaped the masking.
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/messages", content=body, headers={"Content-Type": content_type})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["issue"][0]["location"] == ["/Message/Patient/@personnummer"]
+        assert client.get("/messages", headers=OLLE).json()["items"] == []
+
+
+def test_an_identity_number_written_with_json_escapes_is_refused(settings: Settings) -> None:
+    text = json.dumps(codec.encode_json(load(INSKRIVNING)))
+    escaped = text.replace('"191212121212"', '"\\u00319121212\\u00312\\u00312"')
+    assert escaped != text
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/messages", content=escaped.encode(), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["issue"][0]["location"] == ["/Message/Patient/@personnummer"]
+
+
+def test_the_journal_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    # Finding 4: the journal holds unmasked documents and the session key; it was created 0644.
+    old = os.umask(0o022)
+    try:
+        journal = open_journal(offline_settings(tmp_path / "j.sqlite3"))
+        journal.secret("probe", lambda: "x")  # a write, so that the WAL and shared memory exist
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        journal.close()
+    finally:
+        os.umask(old)
+    assert modes["j.sqlite3"] == 0o600
+    assert {modes[n] for n in ("j.sqlite3-wal", "j.sqlite3-shm") if n in modes} <= {0o600}
+
+
+def test_a_request_id_that_is_an_identity_number_is_replaced(settings: Settings) -> None:
+    # Finding 9: it was logged, journaled, shown and sent on to the FHIR server.
+    with TestClient(create_app(settings)) as client:
+        answered = client.get("/health", headers={"X-Request-ID": "191212121212"}).headers["X-Request-ID"]
+        kept = client.get("/health", headers={"X-Request-ID": "vendor-42"}).headers["X-Request-ID"]
+    assert answered != "191212121212" and "121212" not in answered
+    assert kept == "vendor-42"
+
+
+@pytest.mark.parametrize(
+    ("path", "element"),
+    [
+        ("/messages?since=0001-01-01T00:00:00", "query.since"),
+        ("/messages?until=9999-12-31T23:59:59-14:00", "query.until"),
+        (f"/episodes/{EPISODE}/timeline?at=9999-12-31T23:59:59-14:00", "query.at"),
+        ("/reports/findings?at=0001-01-01T00:00:00%2B14:00", "query.at"),
+    ],
+)
+def test_a_time_out_of_range_is_a_400_naming_it(settings: Settings, path: str, element: str) -> None:
+    # Finding 10: these were 500s.
+    with TestClient(create_app(settings)) as client:
+        answer = client.get(path, headers=OLLE)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["issue"][0]["expression"] == [element]
+
+
+def test_answers_with_personal_data_are_not_kept_by_caches(settings: Settings) -> None:
+    # Finding 11: JSON answers, even a revealed document, had no Cache-Control.
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+        listed = client.get("/messages", headers=OLLE)
+        detail = client.get("/messages/6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f", headers=OLLE)
+        script = client.get("/ui/static/ui.js")
+    assert listed.headers["Cache-Control"] == detail.headers["Cache-Control"] == "no-store"
+    assert script.headers["Cache-Control"].startswith("public")  # no personal data: may be cached
+
+
+def test_the_api_docs_that_load_a_cdn_script_are_off_unless_asked_for(settings: Settings) -> None:
+    # Finding 12: /docs loaded a script from a CDN, without integrity, on the console's origin.
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/openapi.json").status_code == 200
+    with TestClient(create_app(settings.model_copy(update={"api_docs": True}))) as client:
+        assert client.get("/docs").status_code == 200
+
+
+def test_ready_says_what_is_not_ready_without_the_servers_address(settings: Settings) -> None:
+    # Finding 13: /ready, open to anyone, named the FHIR server's internal URL.
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 10
+        while (answer := client.get("/ready")).status_code == 503 and "looked at yet" in answer.text:
+            assert time.monotonic() < deadline, "the watcher never looked at the FHIR server"
+            time.sleep(0.05)
+    assert answer.status_code == 503
+    assert answer.json()["issue"][0]["expression"] == ["fhir"]
+    assert "127.0.0.1:9" not in answer.text and "http" not in answer.text
+
+
+def test_metrics_ask_for_their_token_when_one_is_set(settings: Settings) -> None:
+    # Finding 13: /metrics was open to anyone; a token is a setting now.
+    with TestClient(create_app(settings.model_copy(update={"metrics_token": "scrape-me"}))) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert scraped.status_code == 200 and "samverkan_messages_accepted" in scraped.text

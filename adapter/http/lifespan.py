@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from adapter.config import RetryPolicy, Settings
 from adapter.fhir import FhirClient
-from adapter.intake import Intake
+from adapter.intake import Intake, rekey_patients
 from adapter.journal import Journal, open_journal
 from adapter.relay import OutboundWorker, Watch, Worker, channels, run_scheduler
 from adapter.security import PatientHasher
@@ -77,6 +77,7 @@ def _open(svc: Services) -> Journal:
     svc.fhir = svc.given_fhir or FhirClient.from_settings(settings)
     svc.journal = open_journal(settings)
     svc.hasher = PatientHasher.for_journal(svc.journal, settings.search_key)
+    rekey_patients(svc.journal, svc.hasher)
     svc.intake = Intake(
         svc.journal,
         hasher=svc.hasher,

@@ -3,5 +3,6 @@
 from .accept import Intake, key_for
 from .body import read_body
 from .group_commit import GroupCommit
+from .rekey import rekey_patients
 
-__all__ = ["GroupCommit", "Intake", "key_for", "read_body"]
+__all__ = ["GroupCommit", "Intake", "key_for", "read_body", "rekey_patients"]

@@ -46,13 +46,14 @@ Reader = Callable[[], tuple[Message, bytes]]
 _SENDER_AT: tuple[str, PathKind] = ("/Message/Sender/@hsaId", "xpath")
 
 
-def key_for(message: Message, journal: Journal) -> str:
-    """The order key; a Kvittens without an episode follows the message it acknowledges."""
+def key_for(message: Message, journal: Journal, hasher: PatientHasher) -> str:
+    """The order key (a patient's keyed by ``hasher``); a Kvittens without an episode follows the
+    message it acknowledges."""
     if message.type is MessageType.KVITTENS and message.care_episode is None and message.body.acknowledges:
         acknowledged = journal.key_of(message.body.acknowledges)
         if acknowledged is not None:
             return acknowledged
-    return order_key(message)
+    return order_key(message, hasher)
 
 
 class _Refused(Exception):
@@ -130,7 +131,7 @@ class Intake:
             if not caller.may_send_as(message.sender.hsa_id):
                 path, kind = sender_at
                 raise SenderNotPermitted(f"{caller.name} may not send as this sender", path=path, path_kind=kind)
-            key = key_for(message, self.journal)
+            key = key_for(message, self.journal, self.hasher)
             check_information_transfer(message, lambda: self.journal.information_transfer(key))
             bundle = bundle_of(message, recorded=datetime.fromtimestamp(accepted, UTC))
         except JournalUnavailable:

@@ -339,6 +339,14 @@ class Journal:
     def key_of(self, message_id: str) -> str | None:
         raise NotImplementedError
 
+    def keys_starting(self, prefix: str) -> builtins.list[str]:
+        """The distinct order keys that start with ``prefix``."""
+        raise NotImplementedError
+
+    def rekey(self, old: str, new: str) -> int:
+        """Moves every message of the key ``old`` to ``new``, in one transaction; how many moved."""
+        raise NotImplementedError
+
     def list(self, *, state: str | None = None, key: str | None = None, limit: int = 100) -> list[Record]:
         raise NotImplementedError
 

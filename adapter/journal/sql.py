@@ -346,6 +346,16 @@ class SqlJournal(Journal):
             row = tx.one("SELECT key FROM messages WHERE message_id = ?", (message_id,))
         return None if row is None else str(row[0])
 
+    def keys_starting(self, prefix: str) -> list[str]:
+        # substr, not LIKE: a prefix is compared as it is, whatever characters it holds.
+        with self.tx(write=False) as tx:
+            rows = tx.all("SELECT DISTINCT key FROM messages WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return sorted(str(r[0]) for r in rows)
+
+    def rekey(self, old: str, new: str) -> int:
+        with self.tx() as tx:
+            return tx.run("UPDATE messages SET key = ? WHERE key = ?", (new, old))
+
     def list(self, *, state: str | None = None, key: str | None = None, limit: int = 100) -> list[Record]:
         where, args = [], []
         if state is not None:

@@ -177,7 +177,7 @@ EXPORTS = {
         "timeouts",
     ],
     "adapter.http": ["create_app"],
-    "adapter.intake": ["GroupCommit", "Intake", "key_for", "read_body"],
+    "adapter.intake": ["GroupCommit", "Intake", "key_for", "read_body", "rekey_patients"],
     "adapter.journal": [
         "Accept",
         "Action",

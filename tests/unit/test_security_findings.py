@@ -4,6 +4,7 @@ a real app over a real SQLite journal, nothing relayed."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import stat
@@ -16,9 +17,12 @@ from fastapi.testclient import TestClient
 from adapter import codec
 from adapter.config import Settings
 from adapter.http import create_app
+from adapter.intake import rekey_patients
 from adapter.journal import open_journal
-from adapter.security import Accounts, Role
-from tests.support import INSKRIVNING, load, offline_settings
+from adapter.security import Accounts, PatientHasher, Role
+from mappings.keys import order_key
+from tests.support import FIXTURES, INSKRIVNING, load, offline_settings
+from tests.unit import test_journal
 
 NUMBER = b'personnummer="191212121212"'
 EPISODE = "episode:SE2321000131-E000000000011:VT-2026-000123"
@@ -173,3 +177,55 @@ def test_metrics_ask_for_their_token_when_one_is_set(settings: Settings) -> None
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert scraped.status_code == 200 and "samverkan_messages_accepted" in scraped.text
+
+
+OUTSIDE = FIXTURES / "messages" / "MeddelandeUtanforVardtillfalle-01.json"
+opener = test_journal.opener
+
+
+def _unkeyed(number: str) -> str:
+    """The key journals had before: an unkeyed SHA-256 of the number, found by trying them all."""
+    return "patient:" + hashlib.sha256(f"personnummer|{number}".encode()).hexdigest()[:24]
+
+
+def test_a_patients_key_is_a_keyed_hash_of_the_number(settings: Settings) -> None:
+    # Finding 1: the key of a message outside an episode was an unkeyed SHA-256 of the personnummer.
+    message = load(OUTSIDE)
+    keys = {order_key(message, PatientHasher(k)) for k in (b"one key", b"another key")}
+    assert len(keys) == 2 and _unkeyed(message.patient.id_value) not in keys
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, OUTSIDE.read_bytes(), "application/json") == 202
+        (shown,) = client.get("/messages", headers=OLLE).json()["items"]
+    assert shown["key"].startswith("patient:") and shown["key"] != _unkeyed(message.patient.id_value)
+    assert len(shown["key"]) == len("patient:") + 40
+
+
+def test_an_older_journals_unkeyed_patient_keys_are_moved_to_keyed_ones(opener: test_journal.Opener) -> None:
+    # Given a journal written before keys were keyed: two messages of one patient, and a pruned one of another...
+    j = opener()
+    message = load(OUTSIDE)
+    old = _unkeyed(message.patient.id_value)
+    for i, doc in enumerate((OUTSIDE.read_bytes(), OUTSIDE.read_bytes().replace(message.id.encode(), b"second-of-the-patient"))):
+        j.accept(
+            f"m{i}",
+            key=old,
+            message_type="MeddelandeUtanforVardtillfalle",
+            document=doc,
+            content_type="application/json",
+            now=1.0 + i,
+        )
+    lost = _unkeyed("194612121212")
+    j.accept(
+        "m9", key=lost, message_type="MeddelandeUtanforVardtillfalle", document=b"{}", content_type="application/json", now=3.0
+    )
+    j.delivered("m9", [], now=4.0)
+    j.prune_bodies(5.0, now=5.0)
+    hasher = PatientHasher(b"the search key")
+    # ...when it is opened by this version...
+    moved = rekey_patients(j, hasher)
+    # ...every message has a keyed key, the patient's two still share theirs, and no unkeyed one is left.
+    assert moved == 3
+    keys = j.keys_starting("patient:")
+    assert order_key(message, hasher) in keys and old not in keys and lost not in keys and len(keys) == 2
+    assert [r.message_id for r in j.list(key=order_key(message, hasher))] == ["m0", "m1"]
+    assert rekey_patients(j, hasher) == 0  # once is enough

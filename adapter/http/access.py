@@ -11,6 +11,7 @@ dependencies); it reads the body itself, after the check (:func:`adapter.http.bo
 from __future__ import annotations
 
 from typing import Annotated, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -19,15 +20,46 @@ from adapter.security import Caller, NotAllowed, Role, User
 
 from .services import Svc
 
-__all__ = ["DocumentReader", "Operator", "Sender", "Viewer", "document_reader", "operator_or_sender", "require"]
+__all__ = [
+    "DocumentReader",
+    "Operator",
+    "Sender",
+    "Viewer",
+    "document_reader",
+    "operator_or_sender",
+    "require",
+    "same_origin",
+]
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(request: Request) -> None:
+    """Refuses a state-changing request that a browser sent from another origin (403).
+
+    A browser names the page's origin in ``Origin`` (or at least ``Referer``) on every cross-origin
+    POST; SameSite=Strict cookies still go along from another port of the same host, which is the
+    same site. Scripts send neither header and are not affected."""
+    if request.method in _SAFE_METHODS:
+        return
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if sent is None:
+        return
+    # The host and port, not the scheme: behind a proxy that ends TLS the app itself is plain
+    # HTTP. "null" (an opaque origin, a sandboxed page) has no host at all: refused.
+    if urlsplit(sent).netloc != request.url.netloc:
+        raise NotAllowed(403, "a request from another origin may not change anything here")
 
 
 def require(*roles: Role) -> Any:
-    """A dependency: the logged-in user, if they have one of ``roles``; else 401 or 403."""
+    """A dependency: the logged-in user, if they have one of ``roles``; else 401 or 403. A change
+    asked for from another origin is refused (:func:`same_origin`)."""
 
     # Sync on purpose: FastAPI runs it in a thread, and checking a password (scrypt) or reading a
     # changed accounts file must not block the loop.
     def check(request: Request, svc: Svc) -> User:
+        same_origin(request)
         return svc.accounts.require(request, *roles)
 
     return Depends(check)

@@ -106,7 +106,8 @@ def install(app: FastAPI, metrics: Metrics) -> None:
 
     async def refusal(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Refusal)
-        return render(request, operation_outcome(_issue("error", exc.code, exc.text, exc.element)), exc.status)
+        # Redacted: the text may quote the path (a message id), and a path may be anything.
+        return render(request, operation_outcome(_issue("error", exc.code, redact(exc.text), exc.element)), exc.status)
 
     async def request_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
 __all__ = ["RedactingFilter", "redact"]
 
@@ -24,8 +25,16 @@ def redact(text: str) -> str:
     'patient 19121212-**** and 19121212-**** and 121212-****'
     >>> redact("unit SE2321000131-E000000000001")
     'unit SE2321000131-E000000000001'
+    >>> redact("GET /messages?key=%31%39%31%32%31%32%31%32%31%32%31%32")
+    'GET /messages?key=19121212-****'
     """
-    return _PNR.sub(r"\1-****", text)
+    masked = _PNR.sub(r"\1-****", text)
+    if "%" in masked:
+        # A URL in a log line may carry the number percent-encoded (%31%39...): masked decoded.
+        decoded = unquote(masked)
+        if (again := _PNR.sub(r"\1-****", decoded)) != decoded:
+            return again
+    return masked
 
 
 class RedactingFilter(logging.Filter):

@@ -19,6 +19,7 @@ from adapter.config import Settings
 from adapter.http import create_app
 from adapter.intake import rekey_patients
 from adapter.journal import open_journal
+from adapter.observability import redact
 from adapter.security import Accounts, PatientHasher, Role
 from mappings.keys import order_key
 from tests.support import FIXTURES, INSKRIVNING, load, offline_settings
@@ -229,3 +230,33 @@ def test_an_older_journals_unkeyed_patient_keys_are_moved_to_keyed_ones(opener: 
     assert order_key(message, hasher) in keys and old not in keys and lost not in keys and len(keys) == 2
     assert [r.message_id for r in j.list(key=order_key(message, hasher))] == ["m0", "m1"]
     assert rekey_patients(j, hasher) == 0  # once is enough
+
+
+def test_a_change_asked_for_from_another_origin_is_refused(settings: Settings) -> None:
+    # Finding 5: a page on another port of the same host cancelled a message in a logged-in
+    # operator's browser (SameSite=Strict lets the cookie go along: it is the same site).
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+        login = client.post("/ui/login", data={"name": "olle", "password": "olle-pw", "next": "/ui"}, follow_redirects=False)
+        assert login.status_code == 303  # the session cookie is the browser's from here on
+        cancel = "/messages/6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f/cancel"
+        forged = client.post(cancel, headers={"Origin": "http://testserver:8001"})
+        from_referer = client.post(cancel, headers={"Referer": "http://evil.example/page"})
+        opaque = client.post(cancel, headers={"Origin": "null"})
+        assert (forged.status_code, from_referer.status_code, opaque.status_code) == (403, 403, 403)
+        assert client.get("/messages/6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f").json()["state"] == "accepted"
+        own = client.post(cancel, headers={"Origin": "http://testserver"})
+        assert own.status_code == 200 and own.json()["state"] == "cancelled"
+
+
+def test_an_error_does_not_echo_an_identity_number_from_the_path(settings: Settings) -> None:
+    # Finding 9: a 404 answered with the number the path carried.
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/messages/191212121212", headers=OLLE)
+    assert answer.status_code == 404 and "191212121212" not in answer.text and "1212-****" in answer.text
+
+
+def test_a_percent_encoded_number_in_a_logged_url_is_masked() -> None:
+    # Finding 9: the access log printed a percent-encoded query unmasked.
+    line = redact('127.0.0.1 - "GET /messages?key=%31%39%31%32%31%32%31%32%31%32%31%32 HTTP/1.1" 200')
+    assert "%31%39%31%32" not in line and "1212" not in line.replace("19121212-****", "")

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     api_docs: bool = Field(
         False, description="Serve the interactive API docs at /docs (their script is from a CDN); /openapi.json is always served"
     )
+    session_idle_minutes: float = Field(30.0, gt=0, description="Minutes without a request after which a console session ends")
+    session_max_hours: float = Field(
+        12.0, gt=0, description="Hours after login after which a console session ends, active or not"
+    )
+    session_secure: bool = Field(
+        False, description="Send the console's cookie over HTTPS only (serve behind TLS, or a proxy that ends it)"
+    )
     search_key: str | None = Field(
         None, description="Key of the hash that finds a patient's messages; none: one made once and kept in the journal"
     )

@@ -52,7 +52,14 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     app.openapi = lambda: document(app)  # type: ignore[method-assign]  # every refusal an OperationOutcome
     _observe(svc)
     errors.install(app, svc.metrics)
-    app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings), same_site="strict", https_only=False)
+    # The cookie holds a session id only; the session itself is kept in the journal (adapter.security.sessions).
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_session_secret(settings),
+        same_site="strict",
+        https_only=settings.session_secure,
+        max_age=int(settings.session_max_hours * 3600),
+    )
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(CorrelationMiddleware)
     for router in (*ROUTERS, console):

@@ -21,7 +21,7 @@ from adapter.fhir import FhirClient
 from adapter.intake import Intake, rekey_patients
 from adapter.journal import Journal, open_journal
 from adapter.relay import OutboundWorker, Watch, Worker, channels, run_scheduler
-from adapter.security import PatientHasher
+from adapter.security import PatientHasher, Sessions
 
 from .services import Services
 
@@ -78,6 +78,9 @@ def _open(svc: Services) -> Journal:
     svc.journal = open_journal(settings)
     svc.hasher = PatientHasher.for_journal(svc.journal, settings.search_key)
     rekey_patients(svc.journal, svc.hasher)
+    svc.accounts.sessions = Sessions(
+        svc.journal, idle=settings.session_idle_minutes * 60, absolute=settings.session_max_hours * 3600
+    )
     svc.intake = Intake(
         svc.journal,
         hasher=svc.hasher,

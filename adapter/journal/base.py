@@ -339,6 +339,20 @@ class Journal:
     def key_of(self, message_id: str) -> str | None:
         raise NotImplementedError
 
+    def session_start(self, id_hash: str, user: str, fingerprint: str, *, now: float) -> None:
+        """Keeps a new console session (the hash of its id, never the id)."""
+        raise NotImplementedError
+
+    def session(self, id_hash: str) -> tuple[str, str, float, float] | None:
+        """The session's user, the fingerprint of their password then, and when it began and was last seen."""
+        raise NotImplementedError
+
+    def session_seen(self, id_hash: str, *, now: float) -> None:
+        raise NotImplementedError
+
+    def session_end(self, id_hash: str) -> None:
+        raise NotImplementedError
+
     def keys_starting(self, prefix: str) -> builtins.list[str]:
         """The distinct order keys that start with ``prefix``."""
         raise NotImplementedError

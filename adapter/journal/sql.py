@@ -346,6 +346,26 @@ class SqlJournal(Journal):
             row = tx.one("SELECT key FROM messages WHERE message_id = ?", (message_id,))
         return None if row is None else str(row[0])
 
+    def session_start(self, id_hash: str, user: str, fingerprint: str, *, now: float) -> None:
+        with self.tx() as tx:
+            tx.run(
+                "INSERT INTO sessions (id_hash, user_name, fingerprint, started_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+                (id_hash, user, fingerprint, now, now),
+            )
+
+    def session(self, id_hash: str) -> tuple[str, str, float, float] | None:
+        with self.tx(write=False) as tx:
+            row = tx.one("SELECT user_name, fingerprint, started_at, seen_at FROM sessions WHERE id_hash = ?", (id_hash,))
+        return None if row is None else (str(row[0]), str(row[1]), float(row[2]), float(row[3]))
+
+    def session_seen(self, id_hash: str, *, now: float) -> None:
+        with self.tx(durable=False) as tx:
+            tx.run("UPDATE sessions SET seen_at = ? WHERE id_hash = ?", (now, id_hash))
+
+    def session_end(self, id_hash: str) -> None:
+        with self.tx() as tx:
+            tx.run("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
     def keys_starting(self, prefix: str) -> list[str]:
         # substr, not LIKE: a prefix is compared as it is, whatever characters it holds.
         with self.tx(write=False) as tx:

@@ -139,6 +139,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN information_transfer INTEGER;
     """,
+    # 8: the console's sessions, kept here so that logging out, a new password or a removed account
+    # ends them (adapter.security.sessions); the cookie carries the id, this table only its hash.
+    """
+    CREATE TABLE sessions (
+        id_hash      TEXT PRIMARY KEY,
+        user_name    TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        started_at   REAL NOT NULL,
+        seen_at      REAL NOT NULL
+    );
+    """,
 )
 
 

@@ -3,5 +3,6 @@
 from .accounts import Accounts, NotAllowed, Role, User
 from .patient_search import PatientHasher
 from .senders import Caller, Senders
+from .sessions import Sessions
 
-__all__ = ["Accounts", "Caller", "NotAllowed", "PatientHasher", "Role", "Senders", "User"]
+__all__ = ["Accounts", "Caller", "NotAllowed", "PatientHasher", "Role", "Senders", "Sessions", "User"]

@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import Request
 
 from .credentials_file import CredentialsFile
+from .sessions import Sessions
 
 __all__ = ["Accounts", "NotAllowed", "Role", "User", "hash_password"]
 
@@ -103,6 +104,8 @@ class Accounts:
 
     def __init__(self, path: Path | None = None):
         self.file = CredentialsFile(path, parse=_account, dump=_account_json)
+        #: Where the console's sessions are kept (set once the journal is open); none: no session opens anything.
+        self.sessions: Sessions | None = None
 
     @classmethod
     def load(cls, path: str | None) -> Accounts:
@@ -139,9 +142,11 @@ class Accounts:
         if self.open:
             return ANONYMOUS
         self.file.refresh()
-        name = request.session.get("user") if "session" in request.scope else None
-        if isinstance(name, str) and name in self.entries:
-            return User(name, self.entries[name][1])
+        sid = request.session.get("sid") if "session" in request.scope else None
+        if isinstance(sid, str) and self.sessions is not None:
+            name = self.sessions.user(sid, self._password_hash)
+            if name is not None:
+                return User(name, self.entries[name][1])
         header = request.headers.get("authorization", "")
         if header.lower().startswith("basic "):
             try:
@@ -152,6 +157,24 @@ class Accounts:
             if user is not None:
                 return user
         raise NotAllowed(401, "log in first (/ui/login, or HTTP Basic with an operator's account)")
+
+    def _password_hash(self, name: str) -> str | None:
+        entry = self.entries.get(name)
+        return None if entry is None else entry[0]
+
+    def log_in(self, request: Request, user: User) -> None:
+        """Starts a server-side session for ``user`` in the request's (signed) cookie."""
+        assert self.sessions is not None, "sessions are kept in the journal, which is open while the app runs"
+        request.session.clear()  # nothing of an earlier session carries over
+        password_hash = self._password_hash(user.name)
+        assert password_hash is not None
+        request.session["sid"] = self.sessions.start(user.name, password_hash)
+
+    def log_out(self, request: Request) -> None:
+        sid = request.session.get("sid")
+        if isinstance(sid, str) and self.sessions is not None:
+            self.sessions.end(sid)
+        request.session.clear()
 
     def require(self, request: Request, *roles: Role) -> User:
         """The caller, if they have one of ``roles``; else :class:`NotAllowed`."""

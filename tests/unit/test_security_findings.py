@@ -260,3 +260,57 @@ def test_a_percent_encoded_number_in_a_logged_url_is_masked() -> None:
     # Finding 9: the access log printed a percent-encoded query unmasked.
     line = redact('127.0.0.1 - "GET /messages?key=%31%39%31%32%31%32%31%32%31%32%31%32 HTTP/1.1" 200')
     assert "%31%39%31%32" not in line and "1212" not in line.replace("19121212-****", "")
+
+
+def _logged_in(client: TestClient, name: str = "olle", password: str = "olle-pw") -> dict[str, str]:
+    """Logs in through the console's form; the session cookie it got, to send again later."""
+    answer = client.post("/ui/login", data={"name": name, "password": password, "next": "/ui"}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return dict(client.cookies)
+
+
+def _as(client: TestClient, cookies: dict[str, str]) -> TestClient:
+    """The client carrying exactly ``cookies`` (a cookie copied earlier, as a thief would send it)."""
+    client.cookies.clear()
+    for name, value in cookies.items():
+        client.cookies.set(name, value)
+    return client
+
+
+def test_logging_out_ends_the_session_a_copied_cookie_included(settings: Settings) -> None:
+    # Finding 7: the cookie still worked after logout (the session lived in the cookie alone).
+    with TestClient(create_app(settings)) as client:
+        copied = _logged_in(client)
+        assert client.get("/messages").status_code == 200
+        assert client.post("/ui/logout", follow_redirects=False).status_code == 303
+        client.cookies.clear()
+        assert _as(client, copied).get("/messages").status_code == 401
+
+
+def test_a_new_password_or_a_removed_account_ends_its_sessions(settings: Settings) -> None:
+    # Finding 7: and after a password change.
+    with TestClient(create_app(settings)) as client:
+        olle, ada = _logged_in(client), _logged_in(client, "ada", "ada-pw")
+        client.cookies.clear()
+        assert _as(client, olle).get("/messages").status_code == 200
+        accounts = Accounts.load(settings.users_file)
+        accounts.add("olle", "a new password", frozenset({Role.OPERATOR}))
+        del accounts.entries["ada"]
+        accounts.save()
+        assert _as(client, olle).get("/messages").status_code == 401
+        assert _as(client, ada).get("/messages").status_code == 401
+
+
+def test_an_idle_session_ends(settings: Settings) -> None:
+    with TestClient(create_app(settings.model_copy(update={"session_idle_minutes": 0.01}))) as client:
+        cookie = _logged_in(client)
+        client.cookies.clear()
+        assert _as(client, cookie).get("/messages").status_code == 200
+        time.sleep(0.8)
+        assert _as(client, cookie).get("/messages").status_code == 401
+
+
+def test_the_cookie_is_secure_when_asked_for(settings: Settings) -> None:
+    with TestClient(create_app(settings.model_copy(update={"session_secure": True})), base_url="https://testserver") as client:
+        answer = client.post("/ui/login", data={"name": "olle", "password": "olle-pw"}, follow_redirects=False)
+    assert "secure" in answer.headers["set-cookie"].lower()

@@ -141,14 +141,13 @@ async def login(request: Request, svc: Svc) -> Response:
     if user is None:
         log.info("a console login failed")
         return _render(request, svc, "login.html", None, status=401, error="Wrong name or password.", name=name, next=target)
-    request.session.clear()  # nothing of an earlier session carries over
-    request.session["user"] = user.name
+    await asyncio.to_thread(svc.accounts.log_in, request, user)
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> RedirectResponse:
-    request.session.clear()
+async def logout(request: Request, svc: Svc) -> RedirectResponse:
+    await asyncio.to_thread(svc.accounts.log_out, request)
     return RedirectResponse("/ui/login", status_code=303)
 
 

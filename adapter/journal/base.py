@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from adapter.observability.redaction import initials
 from mappings.errors import SamverkanError
 
 from .states import State, actions
@@ -111,7 +112,7 @@ class Record:
             "key": self.key,
             "sender": self.sender,
             "recipients": list(self.recipients),
-            "patientName": self.patient_name,
+            "patientName": initials(self.patient_name),
             "correlationId": self.correlation_id,
             "prunedAt": _iso(self.pruned_at) if self.pruned_at else None,
         }

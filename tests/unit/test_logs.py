@@ -28,7 +28,7 @@ def test_a_message_argument_is_masked(logged) -> None:
     setup_logging("INFO")  # here, so its handler writes to the stream capsys reads in this phase
     logging.getLogger("adapter.test").warning("patient %s", PNR)
     text = logged()
-    assert "patient 19121212-****" in text
+    assert "patient 1912****-****" in text
     assert PNR not in text
 
 
@@ -43,7 +43,7 @@ def test_a_traceback_whose_exception_names_a_search_url_is_masked(logged) -> Non
         logging.getLogger("adapter.test").exception("relay failed")
     text = logged()
     assert "Traceback" in text and "ReadTimeout" in text
-    assert "19121212-****" in text
+    assert "1912****-****" in text
     assert PNR not in text
 
 
@@ -74,6 +74,6 @@ def test_json_lines_carry_the_correlation_id_and_are_masked(logged) -> None:
     logging.getLogger("adapter.test").warning("outside a request")
     first, second, third = (json.loads(line) for line in logged().splitlines())
     assert (first["level"], first["logger"], first["correlationId"]) == ("WARNING", "adapter.test", "req-1234")
-    assert first["message"] == "refused patient 19121212-****"
-    assert "ValueError: bad number 19121212-****" in second["exception"] and PNR not in second["exception"]
+    assert first["message"] == "refused patient 1912****-****"
+    assert "ValueError: bad number 1912****-****" in second["exception"] and PNR not in second["exception"]
     assert third["correlationId"] is None

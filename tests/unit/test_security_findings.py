@@ -253,13 +253,13 @@ def test_an_error_does_not_echo_an_identity_number_from_the_path(settings: Setti
     # Finding 9: a 404 answered with the number the path carried.
     with TestClient(create_app(settings)) as client:
         answer = client.get("/messages/191212121212", headers=OLLE)
-    assert answer.status_code == 404 and "191212121212" not in answer.text and "1212-****" in answer.text
+    assert answer.status_code == 404 and "191212121212" not in answer.text and "1912****-****" in answer.text
 
 
 def test_a_percent_encoded_number_in_a_logged_url_is_masked() -> None:
     # Finding 9: the access log printed a percent-encoded query unmasked.
     line = redact('127.0.0.1 - "GET /messages?key=%31%39%31%32%31%32%31%32%31%32%31%32 HTTP/1.1" 200')
-    assert "%31%39%31%32" not in line and "1212" not in line.replace("19121212-****", "")
+    assert "%31%39%31%32" not in line and "1212" not in line.replace("1912****-****", "")
 
 
 def _logged_in(client: TestClient, name: str = "olle", password: str = "olle-pw") -> dict[str, str]:
@@ -314,3 +314,17 @@ def test_the_cookie_is_secure_when_asked_for(settings: Settings) -> None:
     with TestClient(create_app(settings.model_copy(update={"session_secure": True})), base_url="https://testserver") as client:
         answer = client.post("/ui/login", data={"name": "olle", "password": "olle-pw"}, follow_redirects=False)
     assert "secure" in answer.headers["set-cookie"].lower()
+
+
+def test_an_operator_without_the_reveal_right_sees_initials_and_a_birth_year(settings: Settings) -> None:
+    # Finding 14: names and full birth dates were shown; the reveal right unmasked only the number.
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+        message_id = "6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f"
+        detail = client.get(f"/messages/{message_id}", headers=OLLE)
+        bundle = client.get(f"/messages/{message_id}/bundle", headers=OLLE)
+        listed = client.get("/messages", headers=OLLE)
+    for shown in (detail.text, bundle.text, listed.text):
+        assert "Tolvan" not in shown and "19121212" not in shown and "1212-1212" not in shown
+    assert detail.json()["patientName"] == "T. T."
+    assert 'family="T."' in detail.json()["document"] and "1912****-****" in detail.json()["document"]

@@ -200,9 +200,10 @@ async def document(message_id: str, svc: Svc, reader: Annotated[DocumentReader, 
 async def bundle(message_id: str, user: Viewer, svc: Svc) -> Response:
     """The transaction Bundle the message was mapped to when it was accepted, identity numbers masked."""
     found = await asyncio.to_thread(svc.journal.bundle, message_id)
-    if found is None:
+    record = await asyncio.to_thread(svc.journal.get, message_id)
+    if found is None or record is None:
         raise _not_found(message_id)
-    return Response(redact(found), media_type=FHIR_JSON)
+    return Response(redact(found, names=record.patient_name), media_type=FHIR_JSON)
 
 
 async def _act(svc: Svc, user: User, message_id: str, action: str) -> dict[str, Any]:
@@ -249,4 +250,4 @@ async def audit(user: Viewer, svc: Svc, limit: Annotated[int, Query(ge=1, le=100
 def _shown(record: Record) -> str | None:
     if record.pruned_at is not None:
         return None
-    return redact(record.document.decode("utf-8", errors="replace"))
+    return redact(record.document.decode("utf-8", errors="replace"), names=record.patient_name)

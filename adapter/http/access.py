@@ -21,6 +21,7 @@ from adapter.security import Caller, NotAllowed, Role, User
 from .services import Svc
 
 __all__ = [
+    "Auditor",
     "DocumentReader",
     "Operator",
     "Sender",
@@ -67,6 +68,7 @@ def require(*roles: Role) -> Any:
 
 Viewer = Annotated[User, require(Role.OPERATOR, Role.AUDITOR)]
 Operator = Annotated[User, require(Role.OPERATOR)]
+Auditor = Annotated[User, require(Role.AUDITOR)]
 
 
 class DocumentReader(NamedTuple):
@@ -96,12 +98,11 @@ def _sender(request: Request, svc: Svc, _token: HTTPAuthorizationCredentials | N
 Sender = Annotated[Caller, Depends(_sender)]
 
 
-def operator_or_sender(request: Request, svc: Svc) -> Caller | None:
-    """None for an operator or auditor, who sees every message; else the sender (API key or
-    bearer token) polling a message it sent, where the 202 pointed it."""
+def operator_or_sender(request: Request, svc: Svc) -> User | Caller:
+    """An operator or auditor, who sees every message; else the sender (API key or bearer token)
+    polling a message it sent, where the 202 pointed it."""
     try:
-        svc.accounts.require(request, Role.OPERATOR, Role.AUDITOR)
-        return None
+        return svc.accounts.require(request, Role.OPERATOR, Role.AUDITOR)
     except NotAllowed:
         if svc.senders.presented(request) == (None, None):
             raise

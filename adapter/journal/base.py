@@ -411,7 +411,18 @@ class Journal:
         what they were, where they went and every attempt stay searchable."""
         raise NotImplementedError
 
-    def audit(self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float) -> None:
+    def audit(
+        self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float, patient_hash: str | None = None
+    ) -> None:
+        """Writes to the audit log; ``patient_hash`` names the patient whose data the action showed."""
+        raise NotImplementedError
+
+    def patients_of(self, *, message_id: str | None = None, key: str | None = None) -> builtins.list[str]:
+        """The keyed hashes of the patients of a message, or of a key's messages."""
+        raise NotImplementedError
+
+    def access_log(self, patient_hash: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
+        """Who did what with one patient's data, newest first (a loggutdrag)."""
         raise NotImplementedError
 
     def information_transfer(self, key: str) -> bool | None:

@@ -148,6 +148,12 @@ MIGRATIONS: tuple[str, ...] = (
         seen_at      DOUBLE PRECISION NOT NULL
     );
     """,
+    # 8: the access log patientdatalagen asks for: an operator's read of a patient's data names the
+    # patient by the keyed hash of the search (adapter.security.patient_search), never the number.
+    """
+    ALTER TABLE audit ADD COLUMN patient_hash TEXT;
+    CREATE INDEX audit_patient ON audit (patient_hash, id);
+    """,
 )
 
 _MIGRATION_LOCK = 0x5A4D5645  # any constant shared by every replica

@@ -526,12 +526,28 @@ class SqlJournal(Journal):
             )
             return tx.run(f"UPDATE messages SET document = ?, bundle = NULL, pruned_at = ? WHERE {due}", (b"", now, before))
 
-    def audit(self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float) -> None:
+    def audit(
+        self, actor: str, action: str, message_id: str | None, detail: str | None, *, now: float, patient_hash: str | None = None
+    ) -> None:
         with self.tx() as tx:
             tx.run(
-                "INSERT INTO audit (at, actor, action, message_id, detail) VALUES (?, ?, ?, ?, ?)",
-                (now, actor, action, message_id, detail),
+                "INSERT INTO audit (at, actor, action, message_id, detail, patient_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (now, actor, action, message_id, detail, patient_hash),
             )
+
+    def patients_of(self, *, message_id: str | None = None, key: str | None = None) -> builtins.list[str]:
+        column, value = ("message_id", message_id) if message_id is not None else ("key", key)
+        with self.tx(write=False) as tx:
+            rows = tx.all(f"SELECT DISTINCT patient_hash FROM messages WHERE {column} = ? AND patient_hash IS NOT NULL", (value,))
+        return sorted(str(r[0]) for r in rows)
+
+    def access_log(self, patient_hash: str, *, limit: int = 1000) -> builtins.list[AuditEntry]:
+        with self.tx(write=False) as tx:
+            rows = tx.all(
+                "SELECT id, at, actor, action, message_id, detail FROM audit WHERE patient_hash = ? ORDER BY id DESC LIMIT ?",
+                (patient_hash, limit),
+            )
+        return [AuditEntry(int(r[0]), *r[1:]) for r in rows]
 
     def information_transfer(self, key: str) -> bool | None:
         with self.tx(write=False) as tx:

@@ -150,6 +150,12 @@ MIGRATIONS: tuple[str, ...] = (
         seen_at      REAL NOT NULL
     );
     """,
+    # 9: the access log patientdatalagen asks for: an operator's read of a patient's data names the
+    # patient by the keyed hash of the search (adapter.security.patient_search), never the number.
+    """
+    ALTER TABLE audit ADD COLUMN patient_hash TEXT;
+    CREATE INDEX audit_patient ON audit (patient_hash, id);
+    """,
 )
 
 

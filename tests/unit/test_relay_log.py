@@ -116,18 +116,20 @@ def test_detail_shows_the_document_masked_and_only_a_reveal_right_unmasks_it(set
         assert client.get(f"/messages/{m.id}/document", headers=_basic("olle", "olle-pw")).text.count(number) == 0
         refused = client.get(f"/messages/{m.id}/document", params={"reveal": "true"}, headers=_basic("olle", "olle-pw"))
         assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
-        assert client.get("/audit", headers=_basic("ada", "ada-pw")).json() == []
+        acted = ("reveal", "replay", "cancel")  # what changes or unmasks; every read is in the access log too
+        assert [e for e in client.get("/audit", headers=_basic("ada", "ada-pw")).json() if e["action"] in acted] == []
 
         revealed = client.get(f"/messages/{m.id}/document", params={"reveal": "true"}, headers=_basic("rut", "rut-pw"))
         assert revealed.status_code == 200 and number in revealed.text
-        (entry,) = client.get("/audit", headers=_basic("ada", "ada-pw")).json()
+        (entry,) = [e for e in client.get("/audit", headers=_basic("ada", "ada-pw")).json() if e["action"] in acted]
         assert (entry["actor"], entry["action"], entry["messageId"]) == ("rut", "reveal", m.id)
 
         # The auditor looks and changes nothing; a wrong password is no one.
         assert client.post(f"/messages/{m.id}/cancel", headers=_basic("ada", "ada-pw")).status_code == 403
         assert client.post(f"/messages/{m.id}/cancel", headers=_basic("olle", "wrong")).status_code == 401
         assert client.post(f"/messages/{m.id}/cancel", headers=_basic("olle", "olle-pw")).json()["state"] == "cancelled"
-        assert [e["action"] for e in client.get("/audit", headers=_basic("ada", "ada-pw")).json()] == ["cancel", "reveal"]
+        audit = client.get("/audit", headers=_basic("ada", "ada-pw")).json()
+        assert [e["action"] for e in audit if e["action"] in acted] == ["cancel", "reveal"]
 
 
 def test_the_senders_request_id_is_kept_with_the_message_and_answered(settings: Settings) -> None:

@@ -328,3 +328,34 @@ def test_an_operator_without_the_reveal_right_sees_initials_and_a_birth_year(set
         assert "Tolvan" not in shown and "19121212" not in shown and "1212-1212" not in shown
     assert detail.json()["patientName"] == "T. T."
     assert 'family="T."' in detail.json()["document"] and "1912****-****" in detail.json()["document"]
+
+
+def test_an_auditor_extracts_one_patients_access_log_by_number(settings: Settings) -> None:
+    # Item 15: who was shown which patient's data (patientdatalagen), and a loggutdrag by number.
+    other = OUTSIDE  # another patient's message
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+        assert _post(client, other.read_bytes(), "application/json") == 202
+        tolvan = "6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f"
+        client.get(f"/messages/{tolvan}", headers=OLLE)
+        client.get(f"/messages/{tolvan}/document", headers=OLLE)
+        client.get(f"/episodes/{EPISODE}/timeline", headers=OLLE)
+        client.post("/messages/search", json={"patient": "19121212-1212"}, headers=OLLE)
+        client.get(f"/messages/{load(other).id}", headers=OLLE)  # another patient: not in Tolvan's extract
+        assert client.post("/audit/patient", json={"patient": "191212121212"}, headers=OLLE).status_code == 403
+        extract = client.post("/audit/patient", json={"patient": "191212121212"}, headers=ADA)
+        assert extract.status_code == 200
+        later = client.post("/audit/patient", json={"patient": "191212121212"}, headers=ADA).json()
+        theirs = client.post("/audit/patient", json={"patient": load(other).patient.id_value}, headers=ADA).json()
+    shown = [(e["actor"], e["action"]) for e in reversed(extract.json())]
+    assert shown == [
+        ("olle", "read-message"),
+        ("olle", "read-document"),
+        ("olle", "read-timeline"),
+        ("olle", "search"),
+        ("ada", "access-log-extract"),
+    ]
+    assert "191212121212" not in extract.text
+    assert [(e["actor"], e["action"]) for e in later[:2]] == [("ada", "access-log-extract"), ("ada", "access-log-extract")]
+    assert [(e["actor"], e["action"]) for e in reversed(theirs)] == [("olle", "read-message"), ("ada", "access-log-extract")]
+    assert all(e["messageId"] != tolvan for e in theirs)

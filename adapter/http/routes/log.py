@@ -35,7 +35,8 @@ from adapter.security import Caller, User
 from adapter.security.patient_search import normalise
 from mappings.fhir import FHIR_JSON
 
-from ..access import DocumentReader, Operator, Viewer, document_reader, operator_or_sender
+from ..access import Auditor, DocumentReader, Operator, Viewer, document_reader, operator_or_sender
+from ..access_log import accessed
 from ..bodies import body_schema, parsed
 from ..errors import Refusal
 from ..openapi import refusals
@@ -140,18 +141,22 @@ async def search(request: Request, user: Viewer, svc: Svc) -> dict[str, Any]:
     number = normalise(body.patient)
     if len(number) != 12 or not number.isdigit():
         raise Refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
-    return await _page(svc, body, svc.hasher(number))
+    patient = svc.hasher(number)
+    await asyncio.to_thread(svc.journal.audit, user.name, "search", None, None, now=time.time(), patient_hash=patient)
+    return await _page(svc, body, patient)
 
 
 @router.get("/messages/{message_id}", responses=refusals(404))
-async def detail(message_id: str, svc: Svc, sender: Annotated[Caller | None, Depends(operator_or_sender)]) -> dict[str, Any]:
+async def detail(message_id: str, svc: Svc, who: Annotated[User | Caller, Depends(operator_or_sender)]) -> dict[str, Any]:
     """The message's state, server ids (with links), every relay attempt, and its masked document.
 
     Operators see any message; a sender only the messages it sent (others are not found)."""
     j = svc.journal
     record = await asyncio.to_thread(j.get, message_id)
-    if record is None or (sender is not None and not sender.may_send_as(record.sender or "")):
+    if record is None or (isinstance(who, Caller) and not who.may_send_as(record.sender or "")):
         raise _not_found(message_id)
+    if isinstance(who, User):
+        await accessed(svc, who.name, "read-message", message_id=message_id)
     attempts = await asyncio.to_thread(j.attempts, message_id)
     base = svc.settings.fhir_base_url.rstrip("/")
     return {
@@ -183,8 +188,8 @@ async def document(message_id: str, svc: Svc, reader: Annotated[DocumentReader, 
         raise _not_found(message_id)
     if record.pruned_at is not None:
         raise Refusal(410, "not-found", f"the document of {message_id} was pruned after the retention time")
+    await accessed(svc, reader.user.name, "reveal" if reader.reveal else "read-document", message_id=message_id)
     if reader.reveal:
-        await asyncio.to_thread(j.audit, reader.user.name, "reveal", message_id, None, now=time.time())
         return Response(record.document, media_type=record.content_type or "application/octet-stream")
     return Response(_shown(record), media_type=record.content_type or "text/plain")
 
@@ -203,6 +208,7 @@ async def bundle(message_id: str, user: Viewer, svc: Svc) -> Response:
     record = await asyncio.to_thread(svc.journal.get, message_id)
     if found is None or record is None:
         raise _not_found(message_id)
+    await accessed(svc, user.name, "read-bundle", message_id=message_id)
     return Response(redact(found, names=record.patient_name), media_type=FHIR_JSON)
 
 
@@ -239,6 +245,23 @@ async def outbound_replay(message_id: str, user: Operator, svc: Svc) -> dict[str
     again = await asyncio.to_thread(j.outbound_replay, message_id, now=time.time())
     await asyncio.to_thread(j.audit, user.name, "outbound-replay", message_id, None, now=time.time())
     return {"messageId": message_id, "requeued": again}
+
+
+class Patient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient: str = Field(description="the patient's full identity number (12 digits)")
+
+
+@router.post("/audit/patient", openapi_extra=body_schema(Patient), responses=refusals(400))
+async def patient_access_log(request: Request, user: Auditor, svc: Svc) -> list[dict[str, Any]]:
+    """One patient's access log (a loggutdrag), by identity number in the body; the extract is logged too."""
+    number = normalise((await parsed(request, Patient)).patient)
+    if len(number) != 12 or not number.isdigit():
+        raise Refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
+    patient = svc.hasher(number)
+    await asyncio.to_thread(svc.journal.audit, user.name, "access-log-extract", None, None, now=time.time(), patient_hash=patient)
+    return [e.as_json() for e in await asyncio.to_thread(svc.journal.access_log, patient)]
 
 
 @router.get("/audit")

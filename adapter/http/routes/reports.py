@@ -17,6 +17,7 @@ from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM
 
 from ..access import Viewer
+from ..access_log import accessed
 from ..errors import Refusal
 from ..openapi import refusals
 from ..params import Moment
@@ -106,4 +107,5 @@ async def journey(key: str, user: Viewer, svc: Svc, at: Moment | None = None) ->
     found = timeline(await _episodes(svc, key), key, _at(at), rules=svc.payment_rules, kommun_of=svc.units)
     if found is None:
         raise Refusal.not_found(f"no messages of {key} in the journal")
+    await accessed(svc, user.name, "read-timeline", key=key)
     return found

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     session_secure: bool = Field(
         False, description="Send the console's cookie over HTTPS only (serve behind TLS, or a proxy that ends it)"
     )
+    password_cost: int = Field(
+        17,
+        ge=10,
+        le=20,
+        description="log2 of scrypt's N for operators' passwords (OWASP: 17, 128 MiB a check); older hashes are remade at login",
+    )
     search_key: str | None = Field(
         None, description="Key of the hash that finds a patient's messages; none: one made once and kept in the journal"
     )

@@ -33,11 +33,11 @@ _MIN_PASSWORD = 12
 
 
 def _accounts() -> Accounts:
-    path = Settings().users_file
-    if path is None:
+    settings = Settings()
+    if settings.users_file is None:
         err.print("set SAMVERKAN_USERS_FILE to the accounts file first (it is made if missing)", highlight=False)
         raise typer.Exit(2)
-    return Accounts.load(path)
+    return Accounts.load(settings.users_file, cost=settings.password_cost)
 
 
 @user_app.command("add")

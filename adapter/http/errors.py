@@ -128,8 +128,9 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     async def not_allowed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NotAllowed)
         # Nobody's credential is journaled: a 401 names no sender, and counting them is enough.
-        metrics.refused.labels("401" if exc.status == 401 else "403").inc()
-        issue = _issue("error", "login" if exc.status == 401 else "forbidden", str(exc))
+        metrics.refused.labels(str(exc.status)).inc()
+        code = {401: "login", 429: "throttled"}.get(exc.status, "forbidden")
+        issue = _issue("error", code, str(exc))
         return render(request, operation_outcome(issue), exc.status, exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -42,7 +42,7 @@ class Services:
     def __init__(self, settings: Settings, *, fhir: FhirClient | None = None):
         self.settings = settings
         self.limits = Limits.of(settings)
-        self.accounts = Accounts.load(settings.users_file)
+        self.accounts = Accounts.load(settings.users_file, cost=settings.password_cost)
         if self.accounts.open:
             log.warning("no SAMVERKAN_USERS_FILE: the console and the operator routes are open to anyone who can reach them")
         self.senders = Senders(settings)

@@ -3,7 +3,7 @@
 Local accounts live in a JSON file (``SAMVERKAN_USERS_FILE``), written by
 ``samverkan user add``::
 
-    {"anna": {"password": "scrypt$16384$8$1$<salt>$<hash>", "roles": ["operator", "reveal"]}}
+    {"anna": {"password": "scrypt$131072$8$1$<salt>$<hash>", "roles": ["operator", "reveal"]}}
 
 A browser logs in at ``/ui/login`` and carries a signed session cookie; a script may send the
 same account with HTTP Basic. Without a users file the operator routes are open to an anonymous
@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets
-import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -27,9 +24,10 @@ from typing import Any
 from fastapi import Request
 
 from .credentials_file import CredentialsFile
+from .passwords import COST, FailedLogins, Verified, cost_of, hash_password, verify
 from .sessions import Sessions
 
-__all__ = ["Accounts", "NotAllowed", "Role", "User", "hash_password"]
+__all__ = ["Accounts", "NotAllowed", "Role", "User"]
 
 
 class Role(StrEnum):
@@ -59,36 +57,6 @@ class NotAllowed(Exception):
         self.headers = headers or {}
 
 
-_N, _R, _P = 2**14, 8, 1
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
-    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
-
-
-#: Password checks at a time: each costs scrypt's memory and tens of milliseconds of a core, and
-#: a flood of wrong passwords must not take every thread (nor the memory) from everyone else.
-_HASHING = threading.BoundedSemaphore(2)
-
-
-def _verify(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        with _HASHING:
-            got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
-
-
-# Checked against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DECOY = hash_password(secrets.token_hex(8))
-
-
 def _account(entry: Any) -> tuple[str, frozenset[Role]]:
     return entry["password"], frozenset(Role(r) for r in entry["roles"])
 
@@ -102,14 +70,18 @@ class Accounts:
     """The accounts file (none: the open mode of a developer's machine), read again whenever it
     changes: a removed account loses its session at its next request, no restart."""
 
-    def __init__(self, path: Path | None = None):
+    def __init__(self, path: Path | None = None, *, cost: int = COST):
         self.file = CredentialsFile(path, parse=_account, dump=_account_json)
+        self.cost = cost
+        self.verified = Verified()
+        self.failed = FailedLogins()
+        self._decoy: str | None = None
         #: Where the console's sessions are kept (set once the journal is open); none: no session opens anything.
         self.sessions: Sessions | None = None
 
     @classmethod
-    def load(cls, path: str | None) -> Accounts:
-        return cls(None if path is None else Path(path))
+    def load(cls, path: str | None, *, cost: int = COST) -> Accounts:
+        return cls(None if path is None else Path(path), cost=cost)
 
     @property
     def path(self) -> Path | None:
@@ -129,13 +101,36 @@ class Accounts:
         self.file.save()
 
     def add(self, name: str, password: str, roles: frozenset[Role]) -> None:
-        self.entries[name] = (hash_password(password), roles)
+        self.entries[name] = (hash_password(password, cost=self.cost), roles)
 
-    def check(self, name: str, password: str) -> User | None:
+    def check(self, name: str, password: str, *, client: str | None = None) -> User | None:
+        """The user if the password is theirs; None if not; 429 while too many have failed lately
+        for the account or the client's address."""
+        wait = self.failed.wait(f"name:{name}", f"client:{client}" if client else None)
+        if wait > 0:
+            raise NotAllowed(429, f"too many failed logins: try again in {wait:.0f} s", headers={"Retry-After": f"{wait:.0f}"})
         self.file.refresh()
-        stored, roles = self.entries.get(name, (_DECOY, frozenset()))
-        ok = _verify(password, stored)
-        return User(name, roles) if ok and name in self.entries else None
+        entry = self.entries.get(name)
+        stored, roles = entry if entry is not None else (self._decoy_hash(), frozenset[Role]())
+        if (name, password, stored) in self.verified:
+            return User(name, roles)
+        if not (verify(password, stored) and name in self.entries):
+            self.failed.failed(f"name:{name}", f"client:{client}" if client else None)
+            return None
+        self.failed.succeeded(f"name:{name}", f"client:{client}" if client else None)
+        if (cost_of(stored) or 0) < self.cost:
+            # An older, cheaper hash: made again at today's cost now that the password is at hand.
+            stored = hash_password(password, cost=self.cost)
+            self.entries[name] = (stored, roles)
+            self.save()
+        self.verified.add(name, password, stored)
+        return User(name, roles)
+
+    def _decoy_hash(self) -> str:
+        """Checked against when the name is unknown, so a wrong name costs as long as a wrong password."""
+        if self._decoy is None:
+            self._decoy = hash_password(secrets.token_hex(8), cost=self.cost)
+        return self._decoy
 
     def user(self, request: Request) -> User:
         """The caller: the session's user, HTTP Basic, or (open mode) the anonymous operator."""
@@ -153,7 +148,7 @@ class Accounts:
                 name, _, password = base64.b64decode(header[6:]).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 raise NotAllowed(401, "the Authorization header is not valid Basic") from None
-            user = self.check(name, password)
+            user = self.check(name, password, client=request.client.host if request.client else None)
             if user is not None:
                 return user
         raise NotAllowed(401, "log in first (/ui/login, or HTTP Basic with an operator's account)")

@@ -136,8 +136,13 @@ async def login(request: Request, svc: Svc) -> Response:
     name = form.get("name", [""])[0].strip()
     password = form.get("password", [""])[0]
     target = _safe_next(form.get("next", [""])[0])
-    # In a thread: scrypt takes tens of milliseconds, which the event loop must not wait for.
-    user = await asyncio.to_thread(svc.accounts.check, name, password) if name and password else None
+    client = request.client.host if request.client else None
+    try:
+        # In a thread: scrypt takes half a second, which the event loop must not wait for.
+        user = await asyncio.to_thread(svc.accounts.check, name, password, client=client) if name and password else None
+    except NotAllowed as exc:  # too many failed logins lately
+        log.info("a console login was held back: %s", exc)
+        return _render(request, svc, "login.html", None, status=exc.status, error=str(exc), name=name, next=target)
     if user is None:
         log.info("a console login failed")
         return _render(request, svc, "login.html", None, status=401, error="Wrong name or password.", name=name, next=target)

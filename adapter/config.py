@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         None, description="JSON file of operators' accounts (samverkan user add); none: the console is open, without reveal"
     )
     session_secret: str | None = Field(
-        None, description="Key that signs the console's session cookies; none: one made once and kept in the journal"
+        None, description="Key that signs the console's session cookies; none: one made once and kept in the secrets file"
     )
     metrics_token: str | None = Field(
         None, description="Bearer token /metrics asks of its scraper (none: /metrics is open to whoever reaches it)"
@@ -107,8 +107,12 @@ class Settings(BaseSettings):
         le=20,
         description="log2 of scrypt's N for operators' passwords (OWASP: 17, 128 MiB a check); older hashes are remade at login",
     )
+    secrets_file: str = Field(
+        "samverkan-secrets.json",
+        description="JSON file (owner-only) of the session and search keys the settings do not give; never the journal",
+    )
     search_key: str | None = Field(
-        None, description="Key of the hash that finds a patient's messages; none: one made once and kept in the journal"
+        None, description="Key of the patient hashes (searches, patient keys); none: one made once and kept in the secrets file"
     )
     alert_url: str | None = Field(
         None, description="Webhook POSTed JSON when a key starts or stops being held, or the FHIR server is lost or back"

@@ -146,6 +146,7 @@ def offline_settings(journal: Path, **given: Any) -> Settings:
     watcher finds it unreachable). ``given`` overrides any of it."""
     base: dict[str, Any] = {
         "journal_path": str(journal),
+        "secrets_file": str(journal.with_name(journal.name + ".keys.json")),
         "journal_url": None,
         "relay_parallel": 0,
         "overdue_interval": 0,

@@ -12,7 +12,6 @@ Every error leaves as a FHIR OperationOutcome (:mod:`adapter.http.errors`): endp
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -23,7 +22,6 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from adapter.config import Settings
 from adapter.fhir import FhirClient
-from adapter.journal import open_journal
 from adapter.observability import CorrelationMiddleware
 from adapter.reports import Episodes
 from adapter.rules.deadlines import STOCKHOLM
@@ -55,7 +53,7 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     # The cookie holds a session id only; the session itself is kept in the journal (adapter.security.sessions).
     app.add_middleware(
         SessionMiddleware,
-        secret_key=_session_secret(settings),
+        secret_key=svc.keys.session,
         same_site="strict",
         https_only=settings.session_secure,
         max_age=int(settings.session_max_hours * 3600),
@@ -75,16 +73,6 @@ def _observe(svc: Services) -> None:
         lambda: svc.worker.throttle.window if svc.worker is not None else None,
         _findings_counter(svc),
     )
-
-
-def _session_secret(settings: Settings) -> str:
-    if settings.session_secret:
-        return settings.session_secret
-    journal = open_journal(settings)
-    try:
-        return journal.secret("session-key", lambda: secrets.token_hex(32))
-    finally:
-        journal.close()
 
 
 def _findings_counter(svc: Services) -> Callable[[], tuple[int, int]]:

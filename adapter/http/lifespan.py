@@ -76,7 +76,7 @@ def _open(svc: Services) -> Journal:
     settings = svc.settings
     svc.fhir = svc.given_fhir or FhirClient.from_settings(settings)
     svc.journal = open_journal(settings)
-    svc.hasher = PatientHasher.for_journal(svc.journal, settings.search_key)
+    svc.hasher = PatientHasher(svc.keys.search.encode())
     rekey_patients(svc.journal, svc.hasher)
     svc.accounts.sessions = Sessions(
         svc.journal, idle=settings.session_idle_minutes * 60, absolute=settings.session_max_hours * 3600

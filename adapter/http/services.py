@@ -18,12 +18,12 @@ from fastapi import Depends, Request
 from adapter.config import Limits, Settings
 from adapter.fhir import FhirClient
 from adapter.intake import Intake
-from adapter.journal import Journal
+from adapter.journal import Journal, open_journal
 from adapter.observability import Metrics
 from adapter.relay import Watch, Worker
 from adapter.reports import load_payment_rules, load_units
 from adapter.rules.payment import PaymentRules
-from adapter.security import Accounts, PatientHasher, Senders
+from adapter.security import Accounts, PatientHasher, Senders, ServerKeys
 
 __all__ = ["Services", "Svc", "services"]
 
@@ -52,6 +52,12 @@ class Services:
         #: A client given by the caller (tests) is used and left open; else the lifespan makes one.
         self.given_fhir = fhir
         self.worker: Worker | None = None
+        journal = open_journal(settings)
+        try:
+            #: The session and search keys; a replica whose keys differ from the others' stops here.
+            self.keys = ServerKeys.resolve(settings, journal)
+        finally:
+            journal.close()
 
 
 def services(request: Request) -> Services:

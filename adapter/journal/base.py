@@ -354,6 +354,10 @@ class Journal:
     def session_end(self, id_hash: str) -> None:
         raise NotImplementedError
 
+    def take_secret(self, name: str) -> str | None:
+        """Removes a value kept by :meth:`secret` and gives it back (None: there was none)."""
+        raise NotImplementedError
+
     def keys_starting(self, prefix: str) -> builtins.list[str]:
         """The distinct order keys that start with ``prefix``."""
         raise NotImplementedError

@@ -366,6 +366,12 @@ class SqlJournal(Journal):
         with self.tx() as tx:
             tx.run("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
+    def take_secret(self, name: str) -> str | None:
+        with self.tx() as tx:
+            row = tx.one("SELECT value FROM meta WHERE name = ?", (name,))
+            tx.run("DELETE FROM meta WHERE name = ?", (name,))
+        return None if row is None else str(row[0])
+
     def keys_starting(self, prefix: str) -> list[str]:
         # substr, not LIKE: a prefix is compared as it is, whatever characters it holds.
         with self.tx(write=False) as tx:

@@ -1,8 +1,8 @@
 """Finding a patient's messages by identity number without storing the number (issue 7).
 
 The journal keeps, per message, an HMAC of the patient's identity number under a key that is not
-in the journal's rows: ``SAMVERKAN_SEARCH_KEY``, or else one made once and kept in the journal's
-``meta`` table (so every replica agrees). A search hashes the number it is given the same way.
+in the journal: ``SAMVERKAN_SEARCH_KEY``, or else one made once and kept in the secrets file
+(:mod:`.server_keys`, which also makes sure every replica has the same). A search hashes the number it is given the same way.
 The number is never echoed: a search answers with messages, not with the number. A keyed hash
 rather than a plain one because personnummer are few enough to hash them all: without the key,
 the column could be reversed in minutes.
@@ -13,9 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
-
-from adapter.journal import Journal
 
 __all__ = ["PatientHasher", "normalise"]
 
@@ -34,11 +31,6 @@ def normalise(number: str) -> str:
 class PatientHasher:
     def __init__(self, key: bytes):
         self._key = key
-
-    @classmethod
-    def for_journal(cls, journal: Journal, configured: str | None) -> PatientHasher:
-        secret = configured or journal.secret("patient-search-key", lambda: secrets.token_hex(32))
-        return cls(secret.encode())
 
     def __call__(self, number: str) -> str:
         return hmac.new(self._key, normalise(number).encode(), hashlib.sha256).hexdigest()[:40]

@@ -206,7 +206,17 @@ EXPORTS = {
         "run_scheduler",
     ],
     "adapter.rules": ["acknowledgements", "consent", "deadlines", "findings", "halland", "holidays", "payment"],
-    "adapter.security": ["Accounts", "Caller", "NotAllowed", "PatientHasher", "Role", "Senders", "Sessions", "User"],
+    "adapter.security": [
+        "Accounts",
+        "Caller",
+        "NotAllowed",
+        "PatientHasher",
+        "Role",
+        "Senders",
+        "ServerKeys",
+        "Sessions",
+        "User",
+    ],
 }
 
 

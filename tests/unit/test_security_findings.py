@@ -7,8 +7,10 @@ import base64
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,9 @@ from adapter import codec
 from adapter.config import Settings
 from adapter.http import create_app
 from adapter.intake import rekey_patients
-from adapter.journal import open_journal
+from adapter.journal import Accept, open_journal
 from adapter.observability import redact
-from adapter.security import Accounts, PatientHasher, Role, passwords
+from adapter.security import Accounts, PatientHasher, Role, ServerKeys, passwords
 from adapter.security.passwords import COST, cost_of, hash_password
 from mappings.keys import order_key
 from tests.support import FIXTURES, INSKRIVNING, load, offline_settings
@@ -399,3 +401,59 @@ def test_a_credential_that_passed_is_not_hashed_again_on_every_request(
             assert client.get("/messages", headers=OLLE).status_code == 200
         assert client.get("/messages", headers=_basic("olle", "wrong")).status_code == 401
     assert len(checks) == 2  # the first request, and the wrong password
+
+
+def _meta(journal_path: Path) -> dict[str, str]:
+    with sqlite3.connect(journal_path) as db:
+        return dict(db.execute("SELECT name, value FROM meta").fetchall())
+
+
+def test_the_session_and_search_keys_are_kept_in_a_private_file_not_in_the_journal(tmp_path: Path) -> None:
+    # Finding 4: the journal held the session key (forge a session) and the search key (reverse the hashes).
+    settings = offline_settings(tmp_path / "j.sqlite3", secrets_file=str(tmp_path / "keys.json"))
+    with TestClient(create_app(settings)) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+    kept = json.loads((tmp_path / "keys.json").read_text())
+    assert set(kept) == {"session-key", "patient-search-key"}
+    assert stat.S_IMODE((tmp_path / "keys.json").stat().st_mode) == 0o600
+    meta = _meta(tmp_path / "j.sqlite3")
+    assert not set(kept.values()) & set(meta.values())  # the journal has fingerprints, not keys
+    assert {"session-key:fingerprint", "patient-search-key:fingerprint"} <= set(meta)
+
+
+def test_an_older_journals_keys_move_to_the_secrets_file_and_its_hashes_still_match(tmp_path: Path) -> None:
+    # Given a journal an older version wrote: its search key in the meta table, a message hashed under it...
+    journal = open_journal(offline_settings(tmp_path / "j.sqlite3"))
+    old = journal.secret("patient-search-key", lambda: "the key an older version made")
+    hashed = PatientHasher(old.encode())("191212121212")
+    journal.accept_many([Accept("m-old", "k", "Inskrivningsmeddelande", b"<x/>", "application/xml", 1.0, patient_hash=hashed)])
+    journal.close()
+    # ...when this version starts on it...
+    settings = offline_settings(tmp_path / "j.sqlite3", secrets_file=str(tmp_path / "keys.json"))
+    with TestClient(create_app(settings)) as client:
+        found = client.post("/messages/search", json={"patient": "191212121212"}).json()["items"]
+    # ...the key has moved to the secrets file, the journal no longer holds it, and the old hash is found.
+    assert [m["messageId"] for m in found] == ["m-old"]
+    assert json.loads((tmp_path / "keys.json").read_text())["patient-search-key"] == old
+    assert old not in _meta(tmp_path / "j.sqlite3").values()
+
+
+def test_a_replica_whose_key_differs_from_the_others_does_not_start(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite3"
+    with TestClient(create_app(offline_settings(journal, search_key="the replicas' key"))):
+        pass
+    with pytest.raises(ValueError, match="SAMVERKAN_SEARCH_KEY"):
+        create_app(offline_settings(journal, search_key="another key"))
+
+
+def test_replicas_starting_at_once_agree_on_the_keys_they_make(tmp_path: Path) -> None:
+    settings = offline_settings(tmp_path / "j.sqlite3", secrets_file=str(tmp_path / "keys.json"))
+    journals = [open_journal(settings) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            made = list(pool.map(lambda j: ServerKeys.resolve(settings, j), journals))
+    finally:
+        for j in journals:
+            j.close()
+    assert len(set(made)) == 1
+    assert json.loads((tmp_path / "keys.json").read_text())["patient-search-key"] == made[0].search

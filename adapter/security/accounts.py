@@ -106,7 +106,8 @@ class Accounts:
     def check(self, name: str, password: str, *, client: str | None = None) -> User | None:
         """The user if the password is theirs; None if not; 429 while too many have failed lately
         for the account or the client's address."""
-        wait = self.failed.wait(f"name:{name}", f"client:{client}" if client else None)
+        who = (f"name:{name}", f"client:{client}" if client else None)  # throttled on each
+        wait = self.failed.wait(*who)
         if wait > 0:
             raise NotAllowed(429, f"too many failed logins: try again in {wait:.0f} s", headers={"Retry-After": f"{wait:.0f}"})
         self.file.refresh()
@@ -115,9 +116,9 @@ class Accounts:
         if (name, password, stored) in self.verified:
             return User(name, roles)
         if not (verify(password, stored) and name in self.entries):
-            self.failed.failed(f"name:{name}", f"client:{client}" if client else None)
+            self.failed.failed(*who)
             return None
-        self.failed.succeeded(f"name:{name}", f"client:{client}" if client else None)
+        self.failed.succeeded(*who)
         if (cost_of(stored) or 0) < self.cost:
             # An older, cheaper hash: made again at today's cost now that the password is at hand.
             stored = hash_password(password, cost=self.cost)

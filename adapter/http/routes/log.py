@@ -69,6 +69,17 @@ class Filters(BaseModel):
     patient: str | None = Field(None, description="a full identity number (12 digits); only in POST /messages/search")
 
 
+async def _patient_asked_for(svc: Svc, user: User, action: str, number: str) -> str:
+    """The keyed hash of a patient an operator asked for by full identity number (400 if it is
+    not one); the asking is in the access log under ``action``."""
+    number = normalise(number)
+    if len(number) != 12 or not number.isdigit():
+        raise Refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
+    patient = svc.hasher(number)
+    await asyncio.to_thread(svc.journal.audit, user.name, action, None, None, now=time.time(), patient_hash=patient)
+    return patient
+
+
 def _not_found(message_id: str) -> Refusal:
     return Refusal.not_found(f"no message {message_id} in the journal")
 
@@ -138,11 +149,7 @@ async def search(request: Request, user: Viewer, svc: Svc) -> dict[str, Any]:
     body = await parsed(request, Filters)
     if body.patient is None:
         return await _page(svc, body)
-    number = normalise(body.patient)
-    if len(number) != 12 or not number.isdigit():
-        raise Refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
-    patient = svc.hasher(number)
-    await asyncio.to_thread(svc.journal.audit, user.name, "search", None, None, now=time.time(), patient_hash=patient)
+    patient = await _patient_asked_for(svc, user, "search", body.patient)
     return await _page(svc, body, patient)
 
 
@@ -256,11 +263,7 @@ class Patient(BaseModel):
 @router.post("/audit/patient", openapi_extra=body_schema(Patient), responses=refusals(400))
 async def patient_access_log(request: Request, user: Auditor, svc: Svc) -> list[dict[str, Any]]:
     """One patient's access log (a loggutdrag), by identity number in the body; the extract is logged too."""
-    number = normalise((await parsed(request, Patient)).patient)
-    if len(number) != 12 or not number.isdigit():
-        raise Refusal(400, "invalid", "give the patient's full 12-digit identity number", "patient")
-    patient = svc.hasher(number)
-    await asyncio.to_thread(svc.journal.audit, user.name, "access-log-extract", None, None, now=time.time(), patient_hash=patient)
+    patient = await _patient_asked_for(svc, user, "access-log-extract", (await parsed(request, Patient)).patient)
     return [e.as_json() for e in await asyncio.to_thread(svc.journal.access_log, patient)]
 
 

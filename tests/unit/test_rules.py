@@ -26,11 +26,11 @@ def at(y: int, mo: int, d: int, h: int = 10, mi: int = 0) -> datetime:
 
 def test_the_holidays_of_2025_are_those_of_the_almanac() -> None:
     named = {name: day for day, name in non_weekdays(2025).items()}
-    assert named["långfredagen"] == date(2025, 4, 18)
-    assert named["annandag påsk"] == date(2025, 4, 21)
-    assert named["Kristi himmelsfärds dag"] == date(2025, 5, 29)
-    assert named["midsommarafton"] == date(2025, 6, 20)
-    assert named["alla helgons dag"] == date(2025, 11, 1)
+    assert named["Långfredagen"] == date(2025, 4, 18)
+    assert named["Annandag påsk"] == date(2025, 4, 21)
+    assert named["Kristi himmelsfärdsdag"] == date(2025, 5, 29)
+    assert named["Midsommarafton"] == date(2025, 6, 20)
+    assert named["Alla helgons dag"] == date(2025, 11, 1)
     assert not is_weekday(date(2025, 12, 24)) and not is_weekday(date(2025, 12, 31))
     assert is_weekday(date(2025, 12, 23)) and is_weekday(date(2025, 12, 29))
 

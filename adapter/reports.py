@@ -21,10 +21,19 @@ from adapter.journal import Journal, Record, State, Suspension
 from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM
 from adapter.rules.findings import Finding, evaluate
-from adapter.rules.payment import PaymentRules, periods
+from adapter.rules.payment import PaymentRules, Price, periods, price
 from mappings.model import CareType, Message
 
-__all__ = ["Episodes", "PaymentRow", "load_payment_rules", "load_units", "payment_rows", "timeline"]
+__all__ = [
+    "PAYMENT_COLUMNS",
+    "Episodes",
+    "PaymentRow",
+    "PaymentTotal",
+    "load_payment_rules",
+    "load_units",
+    "payment_rows",
+    "timeline",
+]
 
 
 def load_units(path: str | None) -> dict[str, str] | None:
@@ -39,7 +48,8 @@ def load_payment_rules(path: str | None) -> dict[str, PaymentRules]:
     """Rules per county code (``"13"``), ``"*"`` for any other. Without a file: the law's defaults.
 
     The file: ``{"13": {"daily_amount": {"2018": 7100}, "days": {"psykiatrisk": {"2018": 30}},
-    "default_days": 3, "count_discharge_day": false}}``.
+    "default_days": 3, "count_discharge_day": false, "flat_model_units": ["SE2321000131-E000000000011"]}}``
+    (``flat_model_units``: Region Halland's own units, whose episodes its 2018 flat model covered).
     """
     if path is None:
         return {"*": PaymentRules()}
@@ -50,6 +60,7 @@ def load_payment_rules(path: str | None) -> dict[str, PaymentRules]:
             days={(CareType(care), int(y)): int(n) for care, years in spec.get("days", {}).items() for y, n in years.items()},
             default_days=int(spec.get("default_days", 3)),
             count_discharge_day=bool(spec.get("count_discharge_day", False)),
+            flat_model_units=frozenset(str(u) for u in spec.get("flat_model_units", ())),
         )
     return out
 
@@ -88,13 +99,15 @@ class Episodes:
 
 @dataclass(frozen=True, slots=True)
 class PaymentRow:
+    """One payment period of an episode within a report's days: priced days and their amount, and
+    the days of years without a configured daily amount apart (never priced at 0)."""
+
     key: str
     kommunkod: str
     notified: date
     start: date
     end: date | None
-    days: int
-    amount: int | None
+    price: Price
     note: str
 
     def as_json(self) -> dict[str, Any]:
@@ -104,14 +117,73 @@ class PaymentRow:
             "notified": self.notified.isoformat(),
             "start": self.start.isoformat(),
             "end": self.end.isoformat() if self.end else None,
-            "days": self.days,
-            "amount": self.amount,
+            "days": self.price.days + self.price.unpriced_days,
+            "pricedDays": self.price.days,
+            "amount": self.price.amount,
+            "unpricedDays": self.price.unpriced_days,
             "note": self.note,
         }
 
 
+#: The columns of a payment report as a table or CSV: priced and unpriced days apart.
+PAYMENT_COLUMNS = ["episode", "kommunkod", "notified", "start", "end", "days", "pricedDays", "amount", "unpricedDays", "note"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentTotal:
+    """A report's headline: the priced sum beside what is unpriced, never one figure for both."""
+
+    priced_days: int
+    amount: int
+    unpriced_days: int
+    unpriced_rows: int
+
+    @classmethod
+    def of(cls, rows: Iterable[PaymentRow]) -> PaymentTotal:
+        rows = list(rows)
+        return cls(
+            priced_days=sum(r.price.days for r in rows),
+            amount=sum(r.price.amount for r in rows),
+            unpriced_days=sum(r.price.unpriced_days for r in rows),
+            unpriced_rows=sum(1 for r in rows if r.price.unpriced_days),
+        )
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "pricedDays": self.priced_days,
+            "amount": self.amount,
+            "unpricedDays": self.unpriced_days,
+            "unpricedRows": self.unpriced_rows,
+        }
+
+    def headline(self) -> str:
+        """``1 234 SEK for 3 days`` and, when there are any, the unpriced days and rows."""
+        text = f"{self.amount:,} SEK for {self.priced_days} days".replace(",", " ")
+        if self.unpriced_days:
+            text += f"; {self.unpriced_days} days in {self.unpriced_rows} rows unpriced (no daily amount configured)"
+        return text
+
+
+def _home(messages: list[Message]) -> str | None:
+    """The patient's kommunkod as the episode's latest message gives it."""
+    return next((m.patient.kommunkod for m in reversed(messages) if m.patient.kommunkod), None)
+
+
+def _unit(messages: list[Message]) -> str | None:
+    """The inpatient unit the episode is at (its issuer)."""
+    return next((m.care_episode.issuer for m in messages if m.care_episode is not None and m.care_episode.issuer), None)
+
+
 def _clip(days: Iterable[date], start: date, end: date) -> list[date]:
     return [d for d in days if start <= d <= end]
+
+
+def _flat_model(days: list[date], rules: PaymentRules, region: str, unit: str | None) -> list[date]:
+    """Days covered by Halland's flat model (rule 14): up to 2018-10-31, episodes at the region's own
+    units of patients registered in a Halland municipality; a resident cared for elsewhere pays per day."""
+    if region != halland.COUNTY or unit not in rules.flat_model_units:
+        return []
+    return [d for d in days if halland.MODEL_START <= d <= halland.MODEL_END]
 
 
 def payment_rows(
@@ -125,30 +197,25 @@ def payment_rows(
     kommun: str | None = None,
 ) -> list[PaymentRow]:
     """Each payment period of the region's episodes, its payable days from ``start`` to ``end``
-    (inclusive) and not after ``today`` nor flagged by an operator, and their amount. Halland's episodes inside its flat
-    model (rule 14) are listed with 0 days: the monthly amount covers them."""
+    (inclusive) and not after ``today`` nor flagged by an operator, and their price. Days covered by
+    Halland's flat model (rule 14) are left out and named: the monthly amount covers them."""
     region_rules = rules.get(region) or rules.get("*") or PaymentRules()
     rows = []
     for key, messages in episodes.messages.items():
-        if not key.startswith("episode:"):
-            continue
-        home = next((m.patient.kommunkod for m in reversed(messages) if m.patient.kommunkod), None)
-        if home is None or home[:2] != region or (kommun is not None and home != kommun):
+        home = _home(messages)
+        if not key.startswith("episode:") or home is None or home[:2] != region or kommun not in (None, home):
             continue
         for p in periods(messages, region_rules).periods:
             days = _clip(p.days(today + timedelta(days=1), episodes.suspended(key)), start, end)
-            note = ""
-            if region == "13":
-                flat = [d for d in days if halland.MODEL_START <= d <= halland.MODEL_END]
-                if flat:
-                    days = [d for d in days if d not in flat]
-                    note = f"{len(flat)} days covered by Halland's flat model"
-            missing = sorted({d.year for d in days if d.year not in region_rules.daily_amount})
-            amount = None if missing else sum(region_rules.daily_amount[d.year] for d in days)
-            if missing:
-                note = f"no daily amount configured for {', '.join(map(str, missing))}"
-            if days or note:
-                rows.append(PaymentRow(key, home, p.notified, p.start, p.end, len(days), amount, note))
+            flat = _flat_model(days, region_rules, region, _unit(messages))
+            days = [d for d in days if d not in flat]
+            cost = price(days, region_rules)
+            notes = [f"{len(flat)} days covered by Halland's flat model"] if flat else []
+            if cost.unpriced_days:
+                years = ", ".join(map(str, cost.unpriced_years))
+                notes.append(f"{cost.unpriced_days} days unpriced: no daily amount configured for {years}")
+            if days or notes:
+                rows.append(PaymentRow(key, home, p.notified, p.start, p.end, cost, "; ".join(notes)))
     return sorted(rows, key=lambda r: (r.kommunkod, r.start, r.key))
 
 
@@ -193,18 +260,22 @@ def timeline(
         "findings": [f.as_json() for f in found if f.rule != "kvittens"],
     }
     if key.startswith("episode:"):
-        home = next((m.patient.kommunkod for m in reversed(messages) if m.patient.kommunkod), None)
+        home = _home(messages)
         region_rules = (rules or {}).get((home or "")[:2]) or (rules or {}).get("*") or PaymentRules()
         today = now.astimezone(STOCKHOLM).date()
-        out["payment"] = [
-            {
-                "notified": p.notified.isoformat(),
-                "start": p.start.isoformat(),
-                "end": p.end.isoformat() if p.end else None,
-                "stoppedBy": p.stopped_by.value if p.stopped_by else None,
-                "days": len(p.days(today + timedelta(days=1), episodes.suspended(key))),
-            }
-            for p in periods(messages, region_rules).periods
-        ]
+        out["payment"] = []
+        for p in periods(messages, region_rules).periods:
+            cost = price(p.days(today + timedelta(days=1), episodes.suspended(key)), region_rules)
+            out["payment"].append(
+                {
+                    "notified": p.notified.isoformat(),
+                    "start": p.start.isoformat(),
+                    "end": p.end.isoformat() if p.end else None,
+                    "stoppedBy": p.stopped_by.value if p.stopped_by else None,
+                    "days": cost.days + cost.unpriced_days,
+                    "amount": cost.amount,
+                    "unpricedDays": cost.unpriced_days,
+                }
+            )
         out["suspensions"] = [s.as_json() for s in episodes.suspensions.get(key, ())]
     return out

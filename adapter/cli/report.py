@@ -16,7 +16,7 @@ from rich.table import Table
 from adapter.config import Settings
 from adapter.journal import open_journal
 from adapter.observability import redact
-from adapter.reports import Episodes, load_payment_rules, load_units, payment_rows
+from adapter.reports import PAYMENT_COLUMNS, Episodes, PaymentTotal, load_payment_rules, load_units, payment_rows
 from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM
 
@@ -113,10 +113,12 @@ def report_payment(
         today=today,
         kommun=kommun,
     )
-    data = [r.as_json() for r in rows]
-    total = sum(r.amount or 0 for r in rows)
-    columns = ["episode", "kommunkod", "notified", "start", "end", "days", "amount", "note"]
-    _emit(data, columns, fmt, f"Payment responsibility, region {region}, {start}..{end}: {total:,} SEK".replace(",", " "))
+    total = PaymentTotal.of(rows)
+    if fmt is Format.JSON:  # the rows and the headline's figures, as GET /reports/payment gives them
+        print(json.dumps({"rows": [r.as_json() for r in rows], "total": total.as_json()}, ensure_ascii=False, indent=2))
+        return
+    title = f"Payment responsibility, region {region}, {start}..{end}: {total.headline()}"
+    _emit([r.as_json() for r in rows], PAYMENT_COLUMNS, fmt, title)
 
 
 @report_app.command("halland")

@@ -7,7 +7,8 @@ Every check raises an error naming the element (or attribute) by XPath:
     sender         who may send a type
     identifiers    HSA-id form of every unit and person named; no unit listed twice
     dates          admission after sending, discharge-ready or discharge before admission,
-                   a meeting that ends before it starts
+                   a withdrawal dated after its sending, a meeting that ends before it starts
+                   (dates are compared as Stockholm calendar dates)
     consent        a SIP without the patient's consent, next of kin without consent to take part
     answers        a declined referral without a reason, an aborted planning without a reason
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from adapter.rules.deadlines import STOCKHOLM
 from mappings.errors import ContradictoryValues, InvalidValue, MissingElement, SchemaViolation
 from mappings.identifiers import is_valid_hsa_id
 from mappings.model import (
@@ -166,7 +168,7 @@ def _check_dates(message: Message) -> None:
     if admitted is not None:
         if admitted > message.sent:
             raise ContradictoryValues("admitted after the message was sent", path="/Message/CareEpisode/@admitted")
-        day = admitted.date()
+        day = admitted.astimezone(STOCKHOLM).date()  # dates are Stockholm's, whatever offset was written
         dated = (("preliminary_discharge_ready", "preliminary discharge-ready date"), ("discharge_ready", "discharge-ready date"))
         for field, what in dated:
             value = getattr(body, field)
@@ -174,6 +176,9 @@ def _check_dates(message: Message) -> None:
                 raise ContradictoryValues(f"the {what} is before the admission", path=part_path(field))
         if body.discharged is not None and body.discharged < admitted:
             raise ContradictoryValues("the discharge is before the admission", path=part_path("discharged"))
+    if body.withdrawal is not None and body.withdrawal > message.sent.astimezone(STOCKHOLM).date():
+        # A withdrawal dated ahead would move the end of the payment clock into the future.
+        raise ContradictoryValues("the withdrawal is dated after the day it was sent", path=part_path("withdrawal"))
     meeting = body.meeting
     if meeting is not None:
         if (meeting.end is None) == (meeting.minutes is None):

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["INVOICED_2017", "MODEL_END", "MODEL_START", "MonthlyReport", "monthly"]
+__all__ = ["COUNTY", "INVOICED_2017", "MODEL_END", "MODEL_START", "MonthlyReport", "monthly"]
 
 MODEL_START, MODEL_END = date(2018, 1, 1), date(2018, 10, 31)
+#: Region Halland's county code: the first two digits of its municipalities' kommunkod.
+COUNTY = "13"
 
 #: What each municipality was invoiced in 2017 (SEK), docs/domain.md rule 14.
 INVOICED_2017: Mapping[str, int] = {

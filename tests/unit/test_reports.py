@@ -72,7 +72,7 @@ def test_payable_days_and_amount_of_an_episode_with_a_withdrawal(journal_path: P
     journal.close()
     rules = {"13": PaymentRules(daily_amount={2026: 9_000})}
     (row,) = payment_rows(episodes, rules, region="13", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1))
-    assert (row.notified, row.start, row.end, row.days, row.amount) == (
+    assert (row.notified, row.start, row.end, row.price.days, row.price.amount) == (
         date(2026, 3, 17),
         date(2026, 3, 20),
         date(2026, 3, 25),
@@ -81,12 +81,13 @@ def test_payable_days_and_amount_of_an_episode_with_a_withdrawal(journal_path: P
     )
     # Only the days inside the report's range.
     (part,) = payment_rows(episodes, rules, region="13", start=date(2026, 3, 22), end=date(2026, 3, 31), today=date(2026, 4, 1))
-    assert part.days == 3
+    assert part.price.days == 3
     # 2026 has no amount in the law's defaults: reported, never guessed.
     (unpriced,) = payment_rows(
         episodes, {"*": PaymentRules()}, region="13", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1)
     )
-    assert unpriced.amount is None and "2026" in unpriced.note
+    assert (unpriced.price.days, unpriced.price.amount, unpriced.price.unpriced_days) == (0, 0, 5)
+    assert unpriced.note == "5 days unpriced: no daily amount configured for 2026"
     assert (
         payment_rows(
             episodes, rules, region="13", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1), kommun="1381"
@@ -96,17 +97,25 @@ def test_payable_days_and_amount_of_an_episode_with_a_withdrawal(journal_path: P
     assert payment_rows(episodes, rules, region="14", start=date(2026, 3, 1), end=date(2026, 3, 31), today=date(2026, 4, 1)) == []
 
 
-def test_halland_episodes_in_2018_are_covered_by_the_flat_model_not_priced_per_day(tmp_path: Path) -> None:
+def test_halland_covers_its_own_units_episodes_until_october_2018_and_prices_the_later_days(tmp_path: Path) -> None:
+    """DOMAIN.md: the flat model covers days up to 2018-10-31 of episodes at Region Halland's own units
+    of Halland residents; the episode's later days are priced per day; elsewhere every day is."""
     klar, ut = load(J / "10-Utskrivningsklar.xml"), load(J / "14-Utskrivningsmeddelande.xml")
-    klar = replace(klar, sent=at(2018, 3, 12), body=replace(klar.body, discharge_ready=date(2018, 3, 13)))
-    ut = replace(ut, sent=at(2018, 3, 25, 12), body=replace(ut.body, discharged=at(2018, 3, 25, 11)))
+    klar = replace(klar, sent=at(2018, 10, 25), body=replace(klar.body, discharge_ready=date(2018, 10, 25)))
+    ut = replace(ut, sent=at(2018, 11, 5, 12), body=replace(ut.body, discharged=at(2018, 11, 5, 11)))
     journal = _journal(tmp_path / "j.sqlite3", [klar, ut])
     episodes = Episodes.read(journal)
     journal.close()
-    (row,) = payment_rows(
-        episodes, {"*": PaymentRules()}, region="13", start=date(2018, 1, 1), end=date(2018, 12, 31), today=date(2019, 1, 1)
-    )
-    assert (row.days, row.amount) == (0, 0) and "9 days covered by Halland's flat model" in row.note
+    assert klar.care_episode is not None and klar.care_episode.issuer == "SE2321000131-E000000000011"
+    window = {"region": "13", "start": date(2018, 1, 1), "end": date(2018, 12, 31), "today": date(2019, 1, 1)}
+    own = {"13": PaymentRules(flat_model_units=frozenset({"SE2321000131-E000000000011"}))}
+    (row,) = payment_rows(episodes, own, **window)  # type: ignore[arg-type]
+    # Payable 28 October to 4 November: 28-31 October covered, 1-4 November at 7,100 SEK.
+    assert (row.price.days, row.price.amount) == (4, 28_400)
+    assert row.note == "4 days covered by Halland's flat model"
+    elsewhere = {"13": PaymentRules(flat_model_units=frozenset({"SE2321000131-E000000000999"}))}
+    (row,) = payment_rows(episodes, elsewhere, **window)  # type: ignore[arg-type]
+    assert (row.price.days, row.price.amount, row.note) == (8, 56_800, "")
 
 
 def test_cli_payment_report_as_csv(journal_path: Path, tmp_path: Path) -> None:
@@ -118,8 +127,8 @@ def test_cli_payment_report_as_csv(journal_path: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[0] == "episode,kommunkod,notified,start,end,days,amount,note"
-    assert lines[1].endswith(",1380,2026-03-17,2026-03-20,2026-03-25,5,45000,")
+    assert lines[0] == "episode,kommunkod,notified,start,end,days,pricedDays,amount,unpricedDays,note"
+    assert lines[1].endswith(",1380,2026-03-17,2026-03-20,2026-03-25,5,5,45000,0,")
 
 
 def test_cli_overdue_lists_the_missing_kvittens_and_exits_1(journal_path: Path) -> None:
@@ -158,7 +167,9 @@ def test_http_reports_and_the_journey_timeline(journal_path: Path) -> None:
         assert {f["rule"] for f in findings} == {"kvittens"}
         assert client.get("/reports/halland").json()["total"] == 189_049
         payment = client.get("/reports/payment", params={"region": "13", "from": "2026-03-01", "to": "2026-03-31"}).json()
-        assert [(p["days"], p["amount"]) for p in payment] == [(5, None)]  # no 2026 amount configured
+        # No 2026 amount configured: five days, none priced, and the total says so.
+        assert [(p["days"], p["pricedDays"], p["amount"], p["unpricedDays"]) for p in payment["rows"]] == [(5, 0, 0, 5)]
+        assert payment["total"] == {"pricedDays": 0, "amount": 0, "unpricedDays": 5, "unpricedRows": 1}
         line = client.get(f"/episodes/{key}/timeline", params={"at": "2026-03-30T12:00:00+02:00"}).json()
         assert [m["type"] for m in line["messages"]][:2] == ["Inskrivningsmeddelande", "Kvittens"]
         assert {a["status"] for a in line["acknowledgements"]} == {"received", "overdue"}
@@ -185,10 +196,10 @@ def test_an_operators_flag_keeps_the_days_without_outpatient_services_out_of_pay
         flag = added.json()
         assert added.headers["Location"] == f"/suspensions/{flag['id']}" and flag["to"] is None
         # Open-ended: every day from the 21st is out.
-        assert [p["days"] for p in client.get("/reports/payment", params=query).json()] == [1]
+        assert [p["days"] for p in client.get("/reports/payment", params=query).json()["rows"]] == [1]
         ended = client.patch(f"/suspensions/{flag['id']}", json={"to": "2026-03-22"})
         assert ended.status_code == 200 and ended.json()["to"] == "2026-03-22"
-        assert [p["days"] for p in client.get("/reports/payment", params=query).json()] == [3]  # 20th, 23rd, 24th
+        assert [p["days"] for p in client.get("/reports/payment", params=query).json()["rows"]] == [3]  # 20th, 23rd, 24th
         line = client.get(f"/episodes/{key}/timeline", params={"at": "2026-03-30T12:00:00+02:00"}).json()
         assert [p["days"] for p in line["payment"]] == [0, 3]
         assert [(s["from"], s["to"]) for s in line["suspensions"]] == [("2026-03-21", "2026-03-22")]
@@ -205,7 +216,7 @@ def test_an_operators_flag_keeps_the_days_without_outpatient_services_out_of_pay
         assert client.delete("/suspensions/999").status_code == 404
 
         assert client.delete(f"/suspensions/{flag['id']}").status_code == 200
-        assert [p["days"] for p in client.get("/reports/payment", params=query).json()] == [5]
+        assert [p["days"] for p in client.get("/reports/payment", params=query).json()["rows"]] == [5]
 
 
 def test_cli_sets_ends_lists_and_removes_a_suspension(journal_path: Path) -> None:
@@ -216,7 +227,7 @@ def test_cli_sets_ends_lists_and_removes_a_suspension(journal_path: Path) -> Non
     def days() -> list[int]:
         result = runner.invoke(app, rules, env=env)
         assert result.exit_code == 0, result.output
-        return [r["days"] for r in json.loads(result.output)]
+        return [r["days"] for r in json.loads(result.output)["rows"]]
 
     added = runner.invoke(app, ["suspension", "add", key, "--from", "2026-03-23", "--reason", "vårdcentralen stängd"], env=env)
     assert added.exit_code == 0, added.output

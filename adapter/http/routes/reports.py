@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from adapter.reports import Episodes, payment_rows, timeline
+from adapter.reports import PAYMENT_COLUMNS, Episodes, PaymentTotal, payment_rows, timeline
 from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM
 
@@ -64,8 +64,8 @@ async def overdue(user: Viewer, svc: Svc, at: Moment | None = None) -> list[dict
     response_model=None,
     responses={
         200: {
-            "description": "One row per episode: JSON, or CSV with format=csv",
-            "content": {"application/json": {"schema": {"type": "array"}}, "text/csv": {"schema": {"type": "string"}}},
+            "description": "Each payment period and the total, priced and unpriced apart: JSON; or the rows as CSV",
+            "content": {"application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}}},
         }
     },
 )
@@ -81,17 +81,14 @@ async def payment(
     """Payment responsibility per episode of a region (county code): payable days and amount."""
     today = datetime.now(STOCKHOLM).date()
     episodes = await _episodes(svc)
-    rows = [
-        r.as_json()
-        for r in payment_rows(episodes, svc.payment_rules, region=region, start=start, end=end, today=today, kommun=kommun)
-    ]
+    rows = payment_rows(episodes, svc.payment_rules, region=region, start=start, end=end, today=today, kommun=kommun)
     if format == "csv":
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["episode"], lineterminator="\n")
+        writer = csv.DictWriter(text, fieldnames=PAYMENT_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(r.as_json() for r in rows)
         return Response(text.getvalue(), media_type="text/csv; charset=utf-8")
-    return rows
+    return {"rows": [r.as_json() for r in rows], "total": PaymentTotal.of(rows).as_json()}
 
 
 @router.get("/reports/halland")

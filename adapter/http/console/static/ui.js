@@ -576,7 +576,9 @@
     $("#payment-section").hidden = !("payment" in t);
     $("#payment tbody").replaceChildren(
       ...payment.map((p) => el("tr", {}, el("td", {}, p.notified), el("td", {}, p.start), el("td", {}, p.end || "running"),
-        el("td", {}, p.stoppedBy || "–"), el("td", { class: "num" }, p.days))),
+        el("td", {}, p.stoppedBy || "–"), el("td", { class: "num" }, p.days),
+        // A day of a year without a daily amount is shown unpriced, never as 0 SEK.
+        el("td", { class: "num" }, p.unpricedDays ? `${p.amount} + ${p.unpricedDays} days unpriced` : p.amount))),
     );
     $("#suspensions").replaceChildren(
       ...((t.suspensions || []).length

@@ -109,6 +109,8 @@ class PaymentRow:
     end: date | None
     price: Price
     note: str
+    #: The payable days themselves (priced and unpriced), e.g. to freeze an invoice by.
+    payable: tuple[date, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -160,7 +162,8 @@ class PaymentTotal:
         """``1 234 SEK for 3 days`` and, when there are any, the unpriced days and rows."""
         text = f"{self.amount:,} SEK for {self.priced_days} days".replace(",", " ")
         if self.unpriced_days:
-            text += f"; {self.unpriced_days} days in {self.unpriced_rows} rows unpriced (no daily amount configured)"
+            rows = f"{self.unpriced_rows} row{'s' if self.unpriced_rows != 1 else ''}"
+            text += f"; {self.unpriced_days} days in {rows} unpriced (no daily amount configured)"
         return text
 
 
@@ -215,7 +218,7 @@ def payment_rows(
                 years = ", ".join(map(str, cost.unpriced_years))
                 notes.append(f"{cost.unpriced_days} days unpriced: no daily amount configured for {years}")
             if days or notes:
-                rows.append(PaymentRow(key, home, p.notified, p.start, p.end, cost, "; ".join(notes)))
+                rows.append(PaymentRow(key, home, p.notified, p.start, p.end, cost, "; ".join(notes), tuple(days)))
     return sorted(rows, key=lambda r: (r.kommunkod, r.start, r.key))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import sys
+import time
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.journal import open_journal
+from adapter.invoices import MarkRefused, basis, freeze, month_days
+from adapter.journal import Conflict, open_journal
 from adapter.observability import redact
 from adapter.reports import PAYMENT_COLUMNS, Episodes, PaymentTotal, load_payment_rules, load_units, payment_rows
 from adapter.rules import halland
@@ -119,6 +122,54 @@ def report_payment(
         return
     title = f"Payment responsibility, region {region}, {start}..{end}: {total.headline()}"
     _emit([r.as_json() for r in rows], PAYMENT_COLUMNS, fmt, title)
+
+
+@report_app.command("invoice")
+def report_invoice(
+    municipality: Annotated[str, typer.Option(help="the municipality's kommunkod, e.g. 1380")],
+    month: Annotated[str, typer.Option(help="the month, YYYY-MM")],
+    mark_invoiced: Annotated[
+        bool, typer.Option("--mark-invoiced", help="freeze the month (it must have ended); audited under your login")
+    ] = False,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.TABLE,
+) -> None:
+    """A municipality's invoice basis for a month: each episode's payable days and amount, and the
+    corrections of invoiced months; frozen once marked invoiced."""
+    try:
+        month_days(month)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    settings = Settings()
+    today = datetime.now(STOCKHOLM).date()
+    rules = load_payment_rules(settings.payment_file)
+    journal = open_journal(settings)
+    try:
+        episodes = Episodes.read(journal)
+        if mark_invoiced:
+            actor = f"cli:{getpass.getuser()}"
+            try:
+                frozen = freeze(
+                    episodes, journal.invoices(municipality), rules, kommunkod=municipality, month=month, today=today,
+                    actor=actor, now=time.time(),
+                )  # fmt: skip
+                journal.mark_invoiced(frozen)
+            except (MarkRefused, Conflict) as exc:
+                out.print(f"[red]not marked:[/red] {exc}")
+                raise typer.Exit(1) from None
+        found, invoice = basis(episodes, journal.invoices(municipality), rules, kommunkod=municipality, month=month, today=today)
+    finally:
+        journal.close()
+    data = {**found.as_json(), "invoiced": invoice.as_json() if invoice else None}
+    if fmt is Format.JSON:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    rows = [{**x, "corrects": "", "messageId": ""} for x in data["lines"]] + data["corrections"]
+    t = data["total"]
+    status = f"invoiced {invoice.as_json()['markedAt'][:10]} by {invoice.marked_by}" if invoice else "open"
+    title = f"Invoice basis {municipality} {month} ({status}): {t['amount']:,} SEK for {t['pricedDays']} days".replace(
+        ",", " "
+    ) + (f"; {t['unpricedDays']} days in {t['unpricedRows']} rows unpriced" if t["unpricedDays"] else "")
+    _emit(rows, ["episode", "corrects", "days", "pricedDays", "amount", "unpricedDays", "messageId", "note"], fmt, title)
 
 
 @report_app.command("halland")

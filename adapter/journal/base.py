@@ -37,6 +37,7 @@ __all__ = [
     "Attempt",
     "AuditEntry",
     "Conflict",
+    "Invoice",
     "Journal",
     "JournalUnavailable",
     "Outbound",
@@ -256,6 +257,22 @@ class Suspension:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """A municipality's invoice basis for a month, marked invoiced by an operator and frozen as it
+    was then: ``basis`` as adapter.invoices made it, from the messages up to ``through_seq``."""
+
+    kommunkod: str
+    month: str  # YYYY-MM
+    marked_at: float
+    marked_by: str
+    through_seq: int
+    basis: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kommunkod": self.kommunkod, "month": self.month, "markedAt": _iso(self.marked_at), "markedBy": self.marked_by}
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat()
 
@@ -451,6 +468,14 @@ class Journal:
 
     def remove_suspension(self, suspension_id: int) -> Suspension:
         """Withdraws a flag set by mistake. KeyError when there is no such flag."""
+        raise NotImplementedError
+
+    def mark_invoiced(self, invoice: Invoice) -> Invoice:
+        """Freezes ``invoice`` and audits it, in one transaction; a month marked before is a Conflict."""
+        raise NotImplementedError
+
+    def invoices(self, kommunkod: str) -> builtins.list[Invoice]:
+        """The municipality's invoiced months, oldest first."""
         raise NotImplementedError
 
     def suspensions(self, key: str | None = None) -> builtins.list[Suspension]:  # (``list`` is a method here)

@@ -154,6 +154,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE audit ADD COLUMN patient_hash TEXT;
     CREATE INDEX audit_patient ON audit (patient_hash, id);
     """,
+    # 9: a municipality's invoice basis for a month, frozen once an operator marks it invoiced; a
+    # later message that changes its days gives correction rows in the next open month (adapter.invoices).
+    """
+    CREATE TABLE invoices (
+        kommunkod    TEXT NOT NULL,
+        month        TEXT NOT NULL,
+        marked_at    DOUBLE PRECISION NOT NULL,
+        marked_by    TEXT NOT NULL,
+        through_seq  BIGINT NOT NULL,
+        basis        TEXT NOT NULL,
+        PRIMARY KEY (kommunkod, month)
+    );
+    """,
 )
 
 _MIGRATION_LOCK = 0x5A4D5645  # any constant shared by every replica

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, Protocol
 
-from .base import Accept, Attempt, AuditEntry, Conflict, Journal, Outbound, Query, Record, Suspension, digest
+from .base import Accept, Attempt, AuditEntry, Conflict, Invoice, Journal, Outbound, Query, Record, Suspension, digest
 from .states import CLAIMABLE, OPEN, WAITING, Action, State, allowing
 
 __all__ = ["SqlJournal", "Tx"]
@@ -606,6 +606,30 @@ class SqlJournal(Journal):
         if row is None:
             raise KeyError(suspension_id)
         return _suspension(row)
+
+    def mark_invoiced(self, invoice: Invoice) -> Invoice:
+        i = invoice
+        with self.tx() as tx:
+            if tx.one("SELECT 1 FROM invoices WHERE kommunkod = ? AND month = ?", (i.kommunkod, i.month)) is not None:
+                raise Conflict(f"{i.month} of {i.kommunkod} was marked invoiced before; it does not change", path="month")
+            tx.run(
+                "INSERT INTO invoices (kommunkod, month, marked_at, marked_by, through_seq, basis) VALUES (?, ?, ?, ?, ?, ?)",
+                (i.kommunkod, i.month, i.marked_at, i.marked_by, i.through_seq, json.dumps(i.basis, ensure_ascii=False)),
+            )
+            tx.run(
+                "INSERT INTO audit (at, actor, action, message_id, detail) VALUES (?, ?, ?, NULL, ?)",
+                (i.marked_at, i.marked_by, "invoice-marked", f"{i.kommunkod} {i.month}"),
+            )
+        return invoice
+
+    def invoices(self, kommunkod: str) -> builtins.list[Invoice]:
+        with self.tx(write=False) as tx:
+            rows = tx.all(
+                "SELECT kommunkod, month, marked_at, marked_by, through_seq, basis FROM invoices"
+                " WHERE kommunkod = ? ORDER BY month",
+                (kommunkod,),
+            )
+        return [Invoice(k, m, at, by, int(seq), json.loads(basis)) for k, m, at, by, seq, basis in rows]
 
     def suspensions(self, key: str | None = None) -> builtins.list[Suspension]:  # (``list`` is a method here)
         sql = f"SELECT {_SUSPENSION} FROM suspensions" + (" WHERE key = ?" if key is not None else "") + " ORDER BY id"

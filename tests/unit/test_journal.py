@@ -27,7 +27,7 @@ import pytest
 from adapter import codec
 from adapter.config import RetryPolicy
 from adapter.fhir import FhirClient
-from adapter.journal import Accept, Conflict, Journal, Query
+from adapter.journal import Accept, Conflict, Invoice, Journal, Query
 from adapter.journal.postgres import MIGRATIONS as PG_MIGRATIONS
 from adapter.journal.postgres import PostgresJournal
 from adapter.journal.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
@@ -332,6 +332,20 @@ def test_an_operators_suspension_flags_are_kept_ended_and_withdrawn(opener: Open
         j.remove_suspension(other.id)
     with pytest.raises(KeyError):
         j.end_suspension(other.id, None, now=14.0)
+
+
+def test_an_invoiced_month_is_stored_once_as_it_was_and_audited(opener: Opener) -> None:
+    j = opener()
+    basis = {"lines": [{"episode": "A:1", "dates": ["2026-03-13"], "amount": 9000}], "corrections": [], "corrects": []}
+    j.mark_invoiced(Invoice("1380", "2026-03", 100.0, "olle", 7, basis))
+    j.mark_invoiced(Invoice("1380", "2026-02", 101.0, "olle", 8, {"lines": []}))
+    j.mark_invoiced(Invoice("1381", "2026-03", 102.0, "ada", 9, {"lines": []}))
+    with pytest.raises(Conflict):
+        j.mark_invoiced(Invoice("1380", "2026-03", 103.0, "ada", 10, {"lines": []}))
+    assert [(i.month, i.marked_by, i.through_seq) for i in j.invoices("1380")] == [("2026-02", "olle", 8), ("2026-03", "olle", 7)]
+    assert j.invoices("1380")[1].basis == basis
+    marks = [(e.actor, e.detail) for e in j.audit_log() if e.action == "invoice-marked"]
+    assert sorted(marks) == [("ada", "1381 2026-03"), ("olle", "1380 2026-02"), ("olle", "1380 2026-03")]
 
 
 def _size(j: Journal) -> int:

@@ -4,6 +4,7 @@ Halland's model and a journey's timeline, from the CLI and over HTTP."""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from adapter.reports import Episodes, payment_rows, timeline
 from adapter.rules.deadlines import STOCKHOLM
 from adapter.rules.payment import PaymentRules
 from mappings.keys import order_key
-from mappings.model import Message
+from mappings.model import CareType, Message
 from tests.support import JOURNEYS, load
 
 J = JOURNEYS[0]
@@ -129,6 +130,61 @@ def test_cli_payment_report_as_csv(journal_path: Path, tmp_path: Path) -> None:
     lines = result.output.strip().splitlines()
     assert lines[0] == "episode,kommunkod,notified,start,end,days,pricedDays,amount,unpricedDays,note"
     assert lines[1].endswith(",1380,2026-03-17,2026-03-20,2026-03-25,5,5,45000,0,")
+
+
+def _in_episode(m: Message, episode: str, care: CareType | None = None) -> Message:
+    assert m.care_episode is not None
+    return replace(m, id=str(uuid.uuid4()), care_episode=replace(m.care_episode, id=episode, care=care or m.care_episode.care))
+
+
+def test_cli_payment_report_reads_each_case_and_states_the_unpriced_part(tmp_path: Path) -> None:
+    """Issue 17: a re-sent Utskrivningsklar, a withdrawal with a past date, a December-2018
+    psychiatric episode running into 2019, which has no daily amount (the law's defaults)."""
+    klar, atertag, ut = (
+        load(J / f"{s}.xml") for s in ("10-Utskrivningsklar", "11-AtertagUtskrivningsklar", "14-Utskrivningsmeddelande")
+    )
+
+    def ready(episode: str, sent: datetime, day: date, care: CareType | None = None) -> Message:
+        return replace(_in_episode(klar, episode, care), sent=sent, body=replace(klar.body, discharge_ready=day))
+
+    def discharged(episode: str, when: datetime) -> Message:
+        return replace(_in_episode(ut, episode), sent=when, body=replace(ut.body, discharged=when))
+
+    withdrawn = replace(
+        _in_episode(atertag, "B"), sent=at(2018, 3, 20, 8), body=replace(atertag.body, withdrawal=date(2018, 3, 13))
+    )
+    messages = [
+        # A: re-sent with the same date: 4-19 March, 16 days, 113,600 SEK.
+        ready("A", at(2018, 3, 1), date(2018, 3, 1)),
+        ready("A", at(2018, 3, 8), date(2018, 3, 1)),
+        discharged("A", at(2018, 3, 20)),
+        # B: withdrawn on the 20th, dated the 13th: 4-12 March, 9 days, 63,900 SEK.
+        ready("B", at(2018, 3, 1), date(2018, 3, 1)),
+        withdrawn,
+        # C: psychiatric, notified 20 December 2018: payable from 1 January 2019 (not D+30), 1-4 January.
+        ready("C", at(2018, 12, 20), date(2018, 12, 20), CareType.PSYKIATRISK),
+        discharged("C", at(2019, 1, 5)),
+    ]
+    journal = open_journal(Settings(journal_path=str(tmp_path / "j.sqlite3"), journal_url=None))
+    for m in messages:
+        document = codec.encode_xml(m)
+        journal.accept(
+            m.id, key=order_key(m), message_type=m.type.value, document=document, content_type="application/xml", now=0
+        )
+    journal.close()
+    env = {"SAMVERKAN_JOURNAL_PATH": str(tmp_path / "j.sqlite3")}
+    query = ["report", "payment", "--region", "13", "--from", "2018-01-01", "--to", "2019-12-31"]
+    table = runner.invoke(app, query, env=env)
+    assert table.exit_code == 0, table.output
+    assert "177 500 SEK for 25 days; 4 days in 1 row unpriced (no daily amount configured)" in " ".join(table.output.split())
+    data = json.loads(runner.invoke(app, [*query, "--format", "json"], env=env).output)
+    figures = {r["episode"].split(":")[-1]: (r["start"], r["pricedDays"], r["amount"], r["unpricedDays"]) for r in data["rows"]}
+    assert figures == {
+        "A": ("2018-03-04", 16, 113_600, 0),
+        "B": ("2018-03-04", 9, 63_900, 0),
+        "C": ("2019-01-01", 0, 0, 4),
+    }
+    assert data["total"] == {"pricedDays": 25, "amount": 177_500, "unpricedDays": 4, "unpricedRows": 1}
 
 
 def test_cli_overdue_lists_the_missing_kvittens_and_exits_1(journal_path: Path) -> None:

@@ -96,6 +96,12 @@ def hapi_control(fhir_base_url: str) -> HapiControl:
             " start that server (export the variables hapi/start.sh was run with)"
         )
     assert fhir_base_url.endswith(f":{os.environ['HAPI_PORT']}/fhir"), "HAPI_PORT is not the port of SAMVERKAN_TEST_FHIR_URL"
+    # hapi/stop.sh refuses to stop a server its start.sh did not start; say so now, not after a minute's test.
+    if not os.path.isfile(os.path.join(os.environ["HAPI_DATA_DIR"], "hapi.pid")):
+        pytest.fail(
+            f"the FHIR server at {fhir_base_url} was not started by hapi/start.sh from HAPI_DATA_DIR="
+            f"{os.environ['HAPI_DATA_DIR']} (no hapi.pid there): the outage test could not stop it"
+        )
     return HapiControl(dict(os.environ))
 
 

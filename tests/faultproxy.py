@@ -7,7 +7,8 @@ one of the faults below or is passed through. Some faults happen *after* HAPI ha
 
     with FaultProxy("http://127.0.0.1:8091", faults={"503": 0.05, "reset-after": 0.03}) as proxy:
         ...  # point the adapter at proxy.url + "/fhir"
-        print(proxy.counts)
+        print(proxy.counts)  # by kind: {"pass": 812, "503": 41, ...}
+        print(proxy.hits("reset-after"))  # by request: {("POST", "/fhir/"): 9, ("GET", "/fhir/Encounter"): 3, ...}
 
 With ``load_latency`` it also stands in for a server that slows down under load, as HAPI does on a
 slow disk: each forwarded request first waits ``load_latency`` seconds for every request in the
@@ -54,7 +55,9 @@ class FaultProxy:
         self.faults = dict(faults)
         self.hang = hang  # how long a "timeout" fault holds the connection: longer than the client waits
         self.rng = random.Random(seed)
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # requests by what happened to them ("pass" or a fault)
+        #: Requests by what happened to them, method and path (without the query string).
+        self.requests: Counter[tuple[str, str, str]] = Counter()
         self.enabled = True
         self.load_latency = load_latency
         self.busy = self.peak_busy = 0  # requests being forwarded now, and the most at once
@@ -66,6 +69,10 @@ class FaultProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def hits(self, fault: str) -> Counter[tuple[str, str]]:
+        """The requests ``fault`` happened to, by method and path (``"pass"``: those passed through)."""
+        return Counter({(method, path): n for (f, method, path), n in self.requests.items() if f == fault})
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
@@ -113,6 +120,7 @@ class FaultProxy:
             while request := await _read_request(reader):
                 fault = self._draw()
                 self.counts[fault] += 1
+                self.requests[(fault, request[0], request[1].partition("?")[0])] += 1
                 if not await self._handle(fault, request, writer):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):

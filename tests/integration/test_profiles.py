@@ -105,45 +105,60 @@ def _audit_event() -> dict[str, Any]:
     return copy.deepcopy(bundle_of(load(INSKRIVNING), recorded=ACCEPTED)["entry"][-1]["resource"])
 
 
-def _broken(key: str) -> dict[str, Any]:
-    """A resource the mappings made, changed to break invariant ``key`` and nothing else."""
+def _ack_task() -> dict[str, Any]:
+    """An acknowledgement Task the relay sends with the Inskrivningsmeddelande."""
+    return copy.deepcopy(
+        next(
+            e["resource"]
+            for e in bundle_of(load(INSKRIVNING), recorded=ACCEPTED)["entry"]
+            if e["resource"]["resourceType"] == "Task"
+        )
+    )
+
+
+def _unbroken(key: str) -> dict[str, Any]:
+    """The resource the mappings made that :func:`_broken` breaks for invariant ``key``: the positive control."""
     messages = FIXTURES / "messages"
+    if key.startswith("sam-aud-"):
+        return _audit_event()
+    if key.startswith("sam-task-"):
+        return _ack_task()
+    source = {
+        "sam-com-1": (messages / "Kvittens-01.json", "Communication"),
+        "sam-com-2": (INSKRIVNING, "Communication"),
+        "sam-enc-1": (INSKRIVNING, "Encounter"),
+        "sam-enc-2": (INSKRIVNING, "Encounter"),
+        "sam-ct-1": (messages / "SIP-01.xml", "CareTeam"),
+        "sam-cp-1": (messages / "SIP-01.xml", "CarePlan"),
+        "sam-pat-1": (INSKRIVNING, "Patient"),
+    }
+    return _resource(*source[key])
+
+
+def _broken(key: str) -> dict[str, Any]:
+    """:func:`_unbroken`'s resource, changed to break invariant ``key`` and nothing else."""
+    res = _unbroken(key)
     if key == "sam-com-1":  # a Kvittens without inResponseTo
-        res = _resource(messages / "Kvittens-01.json", "Communication")
         del res["inResponseTo"]
     elif key == "sam-com-2":  # no message type
-        res = _resource(INSKRIVNING, "Communication")
         res["category"] = [{"text": "meddelande"}]
     elif key in ("sam-enc-1", "sam-enc-2"):  # a discharge-ready date before the admission
-        res = _resource(INSKRIVNING, "Encounter")
         url = ids.EXT_DISCHARGE_READY if key == "sam-enc-1" else ids.EXT_PRELIMINARY_DISCHARGE_READY
         res["extension"] = [e for e in res.get("extension", []) if e["url"] != url] + [{"url": url, "valueDate": "2026-02-01"}]
     elif key == "sam-ct-1":  # a SIP's care team without its samordnare
-        res = _resource(messages / "SIP-01.xml", "CareTeam")
         res["participant"] = [p for p in res["participant"] if p["role"][0]["coding"][0]["code"] != "samordnare"]
     elif key == "sam-cp-1":  # a SIP without its Consent
-        res = _resource(messages / "SIP-01.xml", "CarePlan")
         del res["supportingInfo"]
-    elif key in ("sam-task-1", "sam-task-2"):  # an acknowledgement Task that is also a referral's, or has no due time
-        res = copy.deepcopy(
-            next(
-                e["resource"]
-                for e in bundle_of(load(INSKRIVNING), recorded=ACCEPTED)["entry"]
-                if e["resource"]["resourceType"] == "Task"
-            )
-        )
-        if key == "sam-task-1":
-            res["identifier"].append({"system": ids.SYS_REMISS, "value": "SE2321000131-E000000000201:REM-1"})
-        else:
-            del res["restriction"]
+    elif key == "sam-task-1":  # an acknowledgement Task that is also a referral's
+        res["identifier"].append({"system": ids.SYS_REMISS, "value": "SE2321000131-E000000000201:REM-1"})
+    elif key == "sam-task-2":  # an acknowledgement Task waiting with no due time
+        assert res["status"] == "requested"
+        del res["restriction"]
     elif key == "sam-aud-1":  # the message's entity not named by its message id
-        res = _audit_event()
         res["entity"][0]["name"] = "Inskrivningsmeddelande"
     elif key == "sam-aud-2":  # the patient's entity not in the role of patient
-        res = _audit_event()
         res["entity"][1]["role"].update(code="4", display="Domain Resource")
     elif key == "sam-pat-1":  # a patient identified by something else
-        res = _resource(INSKRIVNING, "Patient")
         res["identifier"] = [{"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000131-E000000000011"}]
     else:
         raise AssertionError(key)
@@ -157,6 +172,16 @@ INVARIANTS = sorted(
     for el in sd["differential"]["element"]
     for c in el.get("constraint", [])
 )
+
+
+#: The resource type whose profile declares each invariant.
+_DECLARED_ON = {
+    c["key"]: sd["type"]
+    for sd in profiles.package()
+    if sd["resourceType"] == "StructureDefinition"
+    for el in sd["differential"]["element"]
+    for c in el.get("constraint", [])
+}
 
 
 def test_every_invariant_has_a_negative_test() -> None:
@@ -177,26 +202,14 @@ def test_every_invariant_has_a_negative_test() -> None:
 
 @pytest.mark.parametrize("key", INVARIANTS)
 def test_hapi_refuses_a_resource_that_breaks_the_invariant(key: str, fhir_base_url: str) -> None:
-    res = _broken(key)
-    issues = _validate(fhir_base_url, res)
+    unbroken, broken = _unbroken(key), _broken(key)
+    # The positive control is the same resource, of the type the invariant is declared on
+    assert broken["resourceType"] == unbroken["resourceType"] == _DECLARED_ON[key]
+    assert broken != unbroken
+    issues = _validate(fhir_base_url, broken)
     assert key in [i.key for i in issues if i.is_error], issues
     # and the same resource, unbroken, passes
-    assert key not in [i.key for i in _validate(fhir_base_url, _resource_unbroken(key)) if i.is_error]
-
-
-def _resource_unbroken(key: str) -> dict[str, Any]:
-    if key.startswith("sam-aud-"):
-        return _audit_event()
-    messages = FIXTURES / "messages"
-    source = {
-        "sam-com-1": (messages / "Kvittens-01.json", "Communication"),
-        "sam-ct-1": (messages / "SIP-01.xml", "CareTeam"),
-        "sam-cp-1": (messages / "SIP-01.xml", "CarePlan"),
-    }.get(key)
-    if source is None:
-        rtype = {"sam-com-2": "Communication", "sam-pat-1": "Patient"}.get(key, "Encounter")
-        return _resource(INSKRIVNING, rtype)
-    return _resource(*source)
+    assert key not in [i.key for i in _validate(fhir_base_url, unbroken) if i.is_error]
 
 
 def test_the_cli_validates_against_the_server_and_names_the_broken_invariant(fhir_base_url: str, tmp_path: Any) -> None:

@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapter.config import Settings
 from adapter.journal import Journal, open_journal
+from adapter.journal.sql import SqlJournal
+from adapter.journal.states import State
 from tests.faultproxy import FaultProxy
 from tests.load import SendStats, Served, Workload, percentile, send
 
@@ -81,6 +84,14 @@ def replicas() -> Iterator[list[Served]]:
         r.stop()
 
 
+def _claims_of(journal: Journal, worker: str) -> list[str]:
+    """The messages ``worker`` has claimed and not yet settled (state relaying, its claim)."""
+    assert isinstance(journal, SqlJournal)
+    with journal.tx(write=False, durable=False) as tx:
+        rows = tx.all("SELECT message_id FROM messages WHERE claimed_by = ? AND state = ?", (worker, State.RELAYING.value))
+    return sorted(str(r[0]) for r in rows)
+
+
 def _attempts(journal: Journal) -> tuple[int, int]:
     """(attempts, messages that needed more than one)."""
     records = journal.list(limit=1_000_000)
@@ -126,6 +137,8 @@ def test_sigkill_while_relaying_loses_nothing_duplicates_nothing_and_keeps_order
     journal = backend.open()
     rng = random.Random(2017)
     kills: list[int] = []  # messages accepted and not yet delivered at each kill
+    # Per kill: when (the journal's clock) and the messages the killed process was relaying then.
+    cut_short: list[tuple[float, list[str]]] = []
     stats = SendStats()
     started = time.monotonic()
 
@@ -138,6 +151,8 @@ def test_sigkill_while_relaying_loses_nothing_duplicates_nothing_and_keeps_order
                 return
             victim = rng.choice(replicas)
             victim.kill()
+            # Read after the kill, before the restart: the dead process can change nothing now.
+            cut_short.append((time.time(), _claims_of(journal, victim.worker_id)))
             kills.append(undelivered)
             fresh = f"{victim.worker_id.split('~')[0]}~{victim.lives}" if backend.name == "postgres" else None
             await asyncio.to_thread(victim.start, worker_id=fresh)
@@ -151,16 +166,26 @@ def test_sigkill_while_relaying_loses_nothing_duplicates_nothing_and_keeps_order
     sent = time.monotonic() - started
     drained = wait_delivered(journal, workload.total, timeout=900)
     attempts, retried = _attempts(journal)
+    # Kills cut relays short: the killed process held claims it was relaying (their attempts were
+    # never recorded), and each of those messages was claimed again and delivered after the kill.
+    interrupting = [held for _, held in cut_short if held]
+    assert len(interrupting) >= 5, f"only {len(interrupting)} of {len(cut_short)} kills interrupted relays in flight: {cut_short}"
+    late = [
+        (mid, at)
+        for at, held in cut_short
+        for mid in held
+        if not any(a.status == 200 and a.at > at for a in journal.attempts(mid))
+    ]
+    assert late == [], f"messages whose relay a kill cut short and that were not delivered after it: {late[:5]}"
     journal.close()
-    while_relaying = sum(1 for k in kills if k > 0)
-    assert while_relaying >= 5, f"only {while_relaying} kills came while messages were waiting to be relayed: {kills}"
     lines = _assert_server(hapi, workload)
     _report(
         capsys,
         f"reliability, crash [{backend.name}, {count} replica(s)]",
         [
-            f"{workload.total} messages over {len(workload.episodes)} episodes; {len(kills)} SIGKILLs, "
-            f"each while messages waited (undelivered at the kills: {kills})",
+            f"{workload.total} messages over {len(workload.episodes)} episodes; {len(kills)} SIGKILLs"
+            f" (undelivered at the kills: {kills}); relays in flight cut short by each:"
+            f" {[len(held) for _, held in cut_short]}, all claimed again and delivered after the kill",
             f"sender: {stats.posts} posts for {workload.total} messages ({stats.refused_or_unreachable} sent again)",
             f"all accepted after {sent:.0f} s, all delivered {sent + drained:.0f} s after the first post;"
             f" {attempts} relay attempts, {retried} messages needed more than one",
@@ -187,17 +212,27 @@ def test_hapi_down_for_a_minute_while_messages_arrive_then_everything_is_deliver
         replicas.append(Served(env, tmp_path / f"serve-{b.name}.log", worker_id=f"outage-{i}"))
         replicas[-1].start()
     journals = [b.open() for b in backends]
+    for j in journals:
+        request.addfinalizer(j.close)  # also when an assertion below fails
     stats = [SendStats(), SendStats()]
     timeline: dict[str, float] = {}
+    wall: dict[str, float] = {}  # the same moments by the clock the journal's attempts carry
+    answers_while_down: list[str | None] = []  # what /metadata did at three moments of the outage
     t0 = time.monotonic()
 
     async def outage() -> None:
         await asyncio.sleep(8)
         await asyncio.to_thread(hapi_control.stop)
         timeline["stopped"] = time.monotonic() - t0
+        wall["stopped"] = time.time()
         timeline["accepted before"] = sum(len(s.accept_ms) for s in stats)
-        await asyncio.sleep(62)
+        for _ in range(2):
+            answers_while_down.append(await asyncio.to_thread(_metadata_answer, fhir_base_url))
+            await asyncio.sleep(30)
+        answers_while_down.append(await asyncio.to_thread(_metadata_answer, fhir_base_url))
+        await asyncio.sleep(2)
         timeline["starting"] = time.monotonic() - t0
+        wall["starting"] = time.time()
         await asyncio.to_thread(hapi_control.start)
         timeline["up"] = time.monotonic() - t0
         timeline["accepted during"] = sum(len(s.accept_ms) for s in stats) - timeline["accepted before"]
@@ -215,16 +250,24 @@ def test_hapi_down_for_a_minute_while_messages_arrive_then_everything_is_deliver
     asyncio.run(run())
     timeline["all accepted"] = time.monotonic() - t0
     drained = [wait_delivered(j, w.total, timeout=600) for j, w in zip(journals, workloads, strict=True)]
+    # HAPI was down: /metadata refused connections right after the stop, half-way and at the end.
+    assert answers_while_down == [None, None, None], f"/metadata while HAPI was stopped: {answers_while_down}"
     lines = []
     for b, j, w, s, d in zip(backends, journals, workloads, stats, drained, strict=True):
         attempts, retried = _attempts(j)
         assert j.counts() == {"delivered": w.total}
+        # The relay tried while HAPI was down and failed because the connection was refused; nothing
+        # got through in that time (a little after the stop: a reply may have been on its way).
+        during = [a for mid in w.message_ids() for a in j.attempts(mid) if wall["stopped"] + 2 <= a.at <= wall["starting"]]
+        refused = [a for a in during if a.status is None and "could not be reached (ConnectError)" in (a.error or "")]
+        assert refused, f"{b.name}: no attempt failed with a refused connection while HAPI was down ({len(during)} attempts)"
+        assert not [a for a in during if a.status == 200], f"{b.name}: delivered while HAPI was down"
         lines.append(
             f"{b.name}: {w.total} messages over {len(w.episodes)} episodes, accept p99 {percentile(s.accept_ms, 0.99):.1f} ms;"
-            f" {attempts} relay attempts, {retried} messages retried; all delivered {timeline['all accepted'] + d:.0f} s"
-            " after the first post, none dead-lettered"
+            f" {attempts} relay attempts ({len(refused)} of the {len(during)} made while HAPI was down failed with a"
+            f" refused connection, none delivered), {retried} messages retried; all delivered"
+            f" {timeline['all accepted'] + d:.0f} s after the first post, none dead-lettered"
         )
-        j.close()
     down_for = timeline["up"] - timeline["stopped"]
     assert down_for >= 60
     assert timeline["accepted during"] > 0
@@ -239,6 +282,17 @@ def test_hapi_down_for_a_minute_while_messages_arrive_then_everything_is_deliver
             *server_lines,
         ],
     )
+
+
+def _metadata_answer(base_url: str) -> str | None:
+    """None when the server's /metadata refuses the connection (nothing listens), else what happened."""
+    try:
+        response = httpx.get(f"{base_url}/metadata", timeout=5, headers={"Accept": "application/fhir+json"})
+    except httpx.ConnectError:
+        return None
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return f"HTTP {response.status_code}"
 
 
 FAULTS = {"503": 0.04, "429": 0.04, "reset-before": 0.03, "reset-after": 0.03, "timeout-before": 0.01, "timeout-after": 0.01}
@@ -269,8 +323,17 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
         elapsed = time.monotonic() - started
         attempts, retried = _attempts(journal)
         counts = dict(proxy.counts)
+        hits = {f: proxy.hits(f) for f in FAULTS}
     injected = sum(n for f, n in counts.items() if f != "pass")
     assert all(counts.get(f, 0) > 0 for f in FAULTS), f"not every fault was injected: {counts}"
+    # The hard case: HAPI carried out a transaction and its answer was lost (reset or never sent).
+    # The adapter posts each transaction to the FHIR base URL.
+    base = f"/fhir{path}".rstrip("/")
+    on_transactions = {
+        f: sum(n for (method, p), n in hits[f].items() if method == "POST" and p.rstrip("/") == base) for f in FAULTS
+    }
+    lost_answers = {f: on_transactions[f] for f in FAULTS if f.endswith("-after")}
+    assert all(lost_answers.values()), f"an 'after' fault never hit a transaction POST: {lost_answers}; by request: {hits}"
     lines = _assert_server(hapi, workload)
     _report(
         capsys,
@@ -278,6 +341,9 @@ def test_a_server_having_a_bad_day_loses_and_duplicates_nothing(
         [
             f"{workload.total} messages over {len(workload.episodes)} episodes; the proxy saw {sum(counts.values())} requests"
             f" and injected {injected} faults: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items()) if f != "pass"),
+            "of them on transaction POSTs: "
+            + ", ".join(f"{n} {f}" for f, n in sorted(on_transactions.items()))
+            + " (an 'after' fault there: HAPI wrote the bundle and the answer was lost)",
             f"{attempts} relay attempts, {retried} messages retried; all delivered in {elapsed:.0f} s"
             f" ({drained:.0f} s after the last was accepted); 0 lost, 0 duplicated",
             *lines,

@@ -157,6 +157,14 @@ class Settings(BaseSettings):
     max_fhir_depth: int = Field(
         64, gt=0, description="Deepest nesting of elements (XML) or objects and arrays (JSON) accepted in a FHIR Bundle"
     )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="Most bytes of a request's line and headers; `serve` closes a request past it with 400 before reading more",
+    )
+    max_headers: int = Field(
+        100, ge=10, description="Most headers one request may carry; more is a 431 before any route reads them"
+    )
 
 
 def _default(field: str) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from adapter.codec.checks import SENDERS
+from adapter.rules.deadlines import STOCKHOLM
 from mappings.identifiers import luhn_ok
 from mappings.model import (
     PARTS,
@@ -137,14 +138,17 @@ def messages(draw: st.DrawFn, mtype: MessageType) -> Message:
             admitted=admitted if needs_admitted or draw(st.booleans()) else None,
             care=draw(_maybe(st.sampled_from(CareType))),
         )
-    after_admission = st.integers(0, 30).map(lambda d: admitted.date() + timedelta(days=d))
+    # The door compares Stockholm calendar dates, whatever offset a time was written in.
+    admitted_day, sent_day = admitted.astimezone(STOCKHOLM).date(), sent.astimezone(STOCKHOLM).date()
+    after_admission = st.integers(0, 30).map(lambda d: admitted_day + timedelta(days=d))
     parts: dict[str, Any] = {}
     if want("preliminary_discharge_ready"):
         parts["preliminary_discharge_ready"] = draw(after_admission)
     if want("discharge_ready"):
         parts["discharge_ready"] = draw(after_admission)
     if want("withdrawal"):
-        parts["withdrawal"] = draw(after_admission)
+        # Never dated after the day it was sent.
+        parts["withdrawal"] = admitted_day + timedelta(days=draw(st.integers(0, (sent_day - admitted_day).days)))
     if want("reason"):
         if mtype is MessageType.AVBRUTEN_VARDPLANERING:
             code = draw(st.sampled_from(AbortReason))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -30,6 +31,8 @@ BAD_EXPECTED: dict[str, dict[str, Any]] = json.loads((BAD / "expected.json").rea
 #: The FHIR door's half of the corpus (fixtures/bad/README.md).
 BAD_FHIR = BAD / "fhir"
 BAD_FHIR_EXPECTED: dict[str, dict[str, Any]] = json.loads((BAD_FHIR / "expected.json").read_text())
+#: The requests whose hostile part is not a document: headers, paths, query and body parameters.
+BAD_REQUESTS: dict[str, dict[str, Any]] = json.loads((BAD / "requests" / "expected.json").read_text())
 
 
 def content_type(path: Path) -> str:
@@ -82,6 +85,53 @@ def bad_input(name: str, *, fhir: bool = False) -> BadInput:
         code=entry["code"],
         location=entry["location"],
     )
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    """One request of fixtures/bad/requests/expected.json, as it is to be sent, and the answer it gets."""
+
+    name: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any  # the JSON body, or None for none
+    status: int
+    expression: str | None  # the parameter the OperationOutcome names
+    absent: list[str]  # what the answer (body and headers) must not hold
+
+
+def bad_request(name: str) -> BadRequest:
+    """The entry ``name`` of fixtures/bad/requests/expected.json, its generated headers made."""
+    entry = BAD_REQUESTS[name]
+    headers = dict(entry.get("headers", {}))
+    if "header" in entry:  # one header of a generated value
+        g = entry["header"]
+        headers[g["name"]] = g["repeat"] * g["times"]
+    if "numbered_headers" in entry:  # many headers, numbered
+        g = entry["numbered_headers"]
+        headers.update({f"{g['prefix']}{i}": g["value"] for i in range(g["times"])})
+    return BadRequest(
+        name=name,
+        method=entry["method"],
+        path=entry["path"],
+        headers=headers,
+        json=entry.get("json"),
+        status=entry["status"],
+        expression=entry.get("expression"),
+        absent=entry.get("absent", []),
+    )
+
+
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]{64})">')
+
+
+def csrf_token(client: Any) -> str:
+    """The CSRF token (adapter/http/csrf.py) a console page of the client's session carries: what
+    a browser sends back with each change it asks for."""
+    found = _CSRF_META.search(client.get("/ui").text)
+    assert found, "the console's page carries no CSRF token"
+    return found.group(1)
 
 
 def load(path: Path) -> Message:
@@ -167,16 +217,20 @@ __all__ = [
     "BAD_EXPECTED",
     "BAD_FHIR",
     "BAD_FHIR_EXPECTED",
+    "BAD_REQUESTS",
     "FIXTURES",
     "INSKRIVNING",
     "JOURNEYS",
     "MESSAGES",
     "ROOT",
     "BadInput",
+    "BadRequest",
     "CareEpisode",
     "Renamer",
     "bad_input",
+    "bad_request",
     "content_type",
+    "csrf_token",
     "load",
     "offline_settings",
     "personnummer",

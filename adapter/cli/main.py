@@ -369,6 +369,10 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_config=logging_config(settings.log_level, settings.log_format),
+        # h11, not httptools: it stops reading a request whose line and headers pass the limit
+        # (400), where httptools reads any size into memory (adapter/http/header_limits.py).
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from adapter.security import Caller, NotAllowed, Role, User
 
+from . import csrf
 from .services import Svc
 
 __all__ = [
@@ -55,13 +56,16 @@ def same_origin(request: Request) -> None:
 
 def require(*roles: Role) -> Any:
     """A dependency: the logged-in user, if they have one of ``roles``; else 401 or 403. A change
-    asked for from another origin is refused (:func:`same_origin`)."""
+    asked for from another origin (:func:`same_origin`), or with the session cookie but without
+    the console's token (:mod:`adapter.http.csrf`), is refused."""
 
     # Sync on purpose: FastAPI runs it in a thread, and checking a password (scrypt) or reading a
     # changed accounts file must not block the loop.
     def check(request: Request, svc: Svc) -> User:
         same_origin(request)
-        return svc.accounts.require(request, *roles)
+        user = svc.accounts.require(request, *roles)
+        csrf.check(request, svc.keys.session)
+        return user
 
     return Depends(check)
 

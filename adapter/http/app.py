@@ -28,6 +28,7 @@ from adapter.rules.deadlines import STOCKHOLM
 
 from . import errors
 from .console.pages import router as console
+from .header_limits import HeaderLimits
 from .headers import NoStoreMiddleware
 from .lifespan import lifespan
 from .openapi import document
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, *, fhir: FhirClient | None = No
     )
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(CorrelationMiddleware)
+    # The outermost of ours: too many headers are refused before anything reads one.
+    app.add_middleware(HeaderLimits, max_count=settings.max_headers, max_bytes=settings.max_header_bytes)
     for router in (*ROUTERS, console):
         app.include_router(router)
     return app

@@ -438,6 +438,11 @@ class Journal:
         """Writes to the audit log; ``patient_hash`` names the patient whose data the action showed."""
         raise NotImplementedError
 
+    def audit_shown(self, actor: str, action: str, keys: Sequence[str], *, now: float) -> int:
+        """Writes one audit row per patient of each of ``keys`` (the key in ``detail``), in one
+        transaction: ``actor`` was shown rows of those keys (a report). The rows written."""
+        raise NotImplementedError
+
     def patients_of(self, *, message_id: str | None = None, key: str | None = None) -> builtins.list[str]:
         """The keyed hashes of the patients of a message, or of a key's messages."""
         raise NotImplementedError

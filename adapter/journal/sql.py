@@ -541,6 +541,22 @@ class SqlJournal(Journal):
                 (now, actor, action, message_id, detail, patient_hash),
             )
 
+    def audit_shown(self, actor: str, action: str, keys: Sequence[str], *, now: float) -> int:
+        wanted, written = sorted(set(keys)), 0
+        if not wanted:
+            return 0
+        with self.tx() as tx:
+            for i in range(0, len(wanted), 500):  # within every backend's limit of parameters
+                chunk = wanted[i : i + 500]
+                written += tx.run(
+                    "INSERT INTO audit (at, actor, action, message_id, detail, patient_hash)"
+                    " SELECT ?, ?, ?, NULL, key, patient_hash FROM"
+                    f" (SELECT DISTINCT key, patient_hash FROM messages WHERE key IN ({', '.join('?' * len(chunk))})"
+                    " AND patient_hash IS NOT NULL) AS shown ORDER BY key, patient_hash",
+                    (now, actor, action, *chunk),
+                )
+        return written
+
     def patients_of(self, *, message_id: str | None = None, key: str | None = None) -> builtins.list[str]:
         column, value = ("message_id", message_id) if message_id is not None else ("key", key)
         with self.tx(write=False) as tx:

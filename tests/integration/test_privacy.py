@@ -99,6 +99,14 @@ def test_nothing_exposed_or_logged_during_a_journey_shows_a_personnummer(fhir_ba
         assert len(search.json()["items"]) == len(journey)
         seen.append(("POST /messages/search", search.text))
         assert olle.get(f"/messages/{journey[0].id}/document", params={"reveal": "true"}).status_code == 403
+        # What he is shown instead is the mask of docs/security.md, the birth year and nothing more
+        patient = journey[0].patient
+        masked = f"{patient.id_value[:4]}****-****"
+        document = olle.get(f"/messages/{journey[0].id}/document").text
+        assert f'<Patient {patient.id_kind.value}="{masked}">' in document, document[:800]
+        bundle = olle.get(f"/messages/{journey[0].id}/bundle").json()
+        shown = [e["resource"]["identifier"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+        assert shown == [[{"system": f"http://electronichealth.se/identifier/{patient.id_kind.value}", "value": masked}]]
 
         rut = httpx.Client(base_url=served.url, auth=("rut", "rut-pw"), timeout=30)
         revealed = rut.get(f"/messages/{journey[0].id}/document", params={"reveal": "true"})
@@ -109,7 +117,8 @@ def test_nothing_exposed_or_logged_during_a_journey_shows_a_personnummer(fhir_ba
         acted = [(e["actor"], e["action"], e["messageId"]) for e in audit if e["action"] in ("reveal", "refused")]
         assert acted == [("rut", "reveal", journey[0].id), ("anonymous", "refused", None)]
         reads = {(e["actor"], e["action"]) for e in audit if e["action"] not in ("reveal", "refused")}
-        assert reads == {("olle", a) for a in ("read-message", "read-document", "read-bundle", "read-timeline", "search")}
+        shown = ("read-message", "read-document", "read-bundle", "read-timeline", "read-findings", "read-overdue", "search")
+        assert reads == {("olle", a) for a in shown}
         olle.close()
         rut.close()
     finally:

@@ -348,6 +348,21 @@ def test_an_invoiced_month_is_stored_once_as_it_was_and_audited(opener: Opener) 
     assert sorted(marks) == [("ada", "1381 2026-03"), ("olle", "1380 2026-02"), ("olle", "1380 2026-03")]
 
 
+def test_report_rows_shown_are_audited_once_per_patient_of_each_key(opener: Opener) -> None:
+    # The access log of a report (issue 16, item 15): one entry per patient of each row's key.
+    j = opener()
+    rows = [("m1", "episode:A", "anna"), ("m2", "episode:A", "anna"), ("m3", "episode:A", "bo"), ("m4", "episode:B", "cia")]
+    j.accept_many([Accept(m, k, "Inskrivningsmeddelande", b"<x/>", "application/xml", 1.0, patient_hash=p) for m, k, p in rows])
+    j.accept_many([Accept("m5", "episode:C", "Inskrivningsmeddelande", b"<x/>", "application/xml", 1.0)])  # no patient
+    assert j.audit_shown("olle", "read-payment-report", ["episode:A", "episode:C", "episode:A", "episode:Z"], now=2.0) == 2
+    assert j.audit_shown("olle", "read-findings", [], now=3.0) == 0
+    assert [(e.actor, e.action, e.message_id, e.detail) for e in j.access_log("anna")] == [
+        ("olle", "read-payment-report", None, "episode:A")
+    ]
+    assert [e.detail for e in j.access_log("bo")] == ["episode:A"] and j.access_log("cia") == []
+    assert [e.at for e in j.access_log("bo")] == [2.0]
+
+
 def _size(j: Journal) -> int:
     """What the journal takes on disk: the SQLite file (and its WAL), or PostgreSQL's tables."""
     if isinstance(j, SqliteJournal):

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -14,18 +15,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from adapter import codec
 from adapter.config import Settings
 from adapter.http import create_app
+from adapter.http.console.pages import router as console
+from adapter.http.routes import ROUTERS
 from adapter.intake import rekey_patients
 from adapter.journal import Accept, open_journal
 from adapter.observability import redact
 from adapter.security import Accounts, PatientHasher, Role, ServerKeys, passwords
 from adapter.security.passwords import COST, cost_of, hash_password
 from mappings.keys import order_key
-from tests.support import FIXTURES, INSKRIVNING, load, offline_settings
+from tests.support import FIXTURES, INSKRIVNING, JOURNEYS, bad_input, csrf_token, load, offline_settings
 from tests.unit import test_journal
 
 NUMBER = b'personnummer="191212121212"'
@@ -143,6 +147,28 @@ def test_a_time_out_of_range_is_a_400_naming_it(settings: Settings, path: str, e
     assert answer.json()["issue"][0]["expression"] == [element]
 
 
+@pytest.mark.parametrize(
+    ("name", "fhir"),
+    [
+        ("sent-year-9999-behind-utc.xml", False),
+        ("admitted-year-1-ahead-of-utc.xml", False),
+        ("json-discharge-ready-year-9999.json", False),
+        ("communication-sent-year-9999-behind-utc.json", True),
+        ("admitted-year-1-ahead-of-utc.json", True),
+    ],
+)
+def test_a_date_of_year_1_or_9999_at_either_door_is_refused_naming_it(settings: Settings, name: str, fhir: bool) -> None:
+    # Finding 10 at the doors: a year 9999 shifted by a time zone was a 500 (the deadline of the
+    # acknowledgement overflowed), and a day of 9999 broke the payment clock's arithmetic later.
+    case = bad_input(name, fhir=fhir)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        answer = client.post(case.endpoint, content=case.body, headers=case.request_headers())
+    assert answer.status_code == 422, answer.text
+    issue = answer.json()["issue"][0]
+    assert issue["diagnostics"] == "SAMV-2002: a date between 1900 and 2199"
+    assert (issue.get("location") or issue.get("expression")) == [case.location]
+
+
 def test_answers_with_personal_data_are_not_kept_by_caches(settings: Settings) -> None:
     # Finding 11: JSON answers, even a revealed document, had no Cache-Control.
     with TestClient(create_app(settings)) as client:
@@ -249,8 +275,67 @@ def test_a_change_asked_for_from_another_origin_is_refused(settings: Settings) -
         opaque = client.post(cancel, headers={"Origin": "null"})
         assert (forged.status_code, from_referer.status_code, opaque.status_code) == (403, 403, 403)
         assert client.get("/messages/6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f").json()["state"] == "accepted"
-        own = client.post(cancel, headers={"Origin": "http://testserver"})
+        own = client.post(cancel, headers={"Origin": "http://testserver", "X-CSRF-Token": csrf_token(client)})
         assert own.status_code == 200 and own.json()["state"] == "cancelled"
+
+
+#: The routes that take a change from someone other than an operator: senders' doors and the login.
+_NOT_OPERATORS = {"/messages", "/fhir", "/fhir/$process-message", "/ui/login"}
+
+
+def _changes() -> list[tuple[str, str]]:
+    """Every (method, path) of the app (create_app's routers) that changes something or takes a
+    body, its parameters filled in."""
+    filled = {"message_id": "m-1", "key:path": EPISODE}
+    found = []
+    for route in [r for router in (*ROUTERS, console) for r in router.routes]:
+        if isinstance(route, APIRoute) and route.path not in _NOT_OPERATORS:
+            path = re.sub(r"\{([^}]+)\}", lambda m: filled.get(m.group(1), "1"), route.path)
+            found += [(method, path) for method in sorted(route.methods - {"GET", "HEAD"})]
+    return found
+
+
+def test_a_change_sent_with_the_session_cookie_needs_the_sessions_csrf_token(settings: Settings) -> None:
+    # Finding 5: no CSRF token, only the Origin check (which a browser may leave out on a
+    # same-origin request, and a proxy may strip).
+    accounts = Accounts.load(settings.users_file, cost=14)
+    accounts.add("all", "all-pw", frozenset(Role))
+    accounts.save()
+    app = create_app(settings)
+    changes = _changes()
+    assert ("POST", "/messages/m-1/cancel") in changes and ("DELETE", "/suspensions/1") in changes
+    assert ("POST", "/audit/patient") in changes and ("POST", "/ui/logout") in changes
+    with TestClient(app) as client:
+        assert _post(client, INSKRIVNING.read_bytes()) == 202
+        _logged_in(client, "all", "all-pw")
+        token = csrf_token(client)
+        # Every change an operator or auditor can ask for, sent with the cookie and no token or another's, is refused...
+        for method, path in changes:
+            for sent in ({}, {"X-CSRF-Token": "0" * 64}):
+                answer = client.request(method, path, json={}, headers=sent)
+                assert answer.status_code == 403, (method, path, answer.text)
+                assert "CSRF-token saknas" in answer.text and "CSRF token is missing" in answer.text, (method, path)
+        cancel = "/messages/6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f/cancel"
+        assert client.get("/messages/6f1c0e0a-6a43-4a57-9d0b-0a1c2b3d4e5f").json()["state"] == "accepted"
+        # ...the session's own token passes, and a script's own credential (HTTP Basic) needs none.
+        assert client.post(cancel, headers={"X-CSRF-Token": token}).json()["state"] == "cancelled"
+        assert client.post(cancel.replace("cancel", "replay"), headers=_basic("all", "all-pw")).status_code == 200
+        # The logout form carries it in a field; without it the session goes on.
+        refused = client.post("/ui/logout", data={}, follow_redirects=False)
+        assert refused.status_code == 403 and "CSRF-token saknas" in refused.text
+        assert refused.headers["content-type"].startswith("text/html")
+        assert client.get("/messages").status_code == 200
+        assert client.post("/ui/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+        # A new session has a token of its own: the old one opens nothing.
+        _logged_in(client, "all", "all-pw")
+        assert csrf_token(client) != token
+        assert client.post(cancel.replace("cancel", "replay"), headers={"X-CSRF-Token": token}).status_code == 403
+
+
+def test_a_login_form_on_another_origin_is_refused(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        forged = client.post("/ui/login", data={"name": "olle", "password": "olle-pw"}, headers={"Origin": "http://evil.example"})
+        assert forged.status_code == 403 and "session" not in forged.cookies
 
 
 def test_an_error_does_not_echo_an_identity_number_from_the_path(settings: Settings) -> None:
@@ -286,7 +371,7 @@ def test_logging_out_ends_the_session_a_copied_cookie_included(settings: Setting
     with TestClient(create_app(settings)) as client:
         copied = _logged_in(client)
         assert client.get("/messages").status_code == 200
-        assert client.post("/ui/logout", follow_redirects=False).status_code == 303
+        assert client.post("/ui/logout", data={"csrf": csrf_token(client)}, follow_redirects=False).status_code == 303
         client.cookies.clear()
         assert _as(client, copied).get("/messages").status_code == 401
 
@@ -363,6 +448,49 @@ def test_an_auditor_extracts_one_patients_access_log_by_number(settings: Setting
     assert [(e["actor"], e["action"]) for e in later[:2]] == [("ada", "access-log-extract"), ("ada", "access-log-extract")]
     assert [(e["actor"], e["action"]) for e in reversed(theirs)] == [("olle", "read-message"), ("ada", "access-log-extract")]
     assert all(e["messageId"] != tolvan for e in theirs)
+
+
+def test_too_many_or_too_large_headers_are_refused_before_any_route_reads_them(settings: Settings) -> None:
+    # Finding 8: header size and count were unbounded (a 16 MB header got 200). `serve` stops a
+    # large one in the server (tests/integration/test_serve.py); the app refuses what gets past.
+    with TestClient(create_app(settings)) as client:
+        many = client.get("/health", headers={f"X-Many-{i}": "x" for i in range(150)})
+        large = client.get("/health", headers={"X-Large": "x" * 40_000})
+        fine = client.get("/health", headers={f"X-Some-{i}": "x" * 100 for i in range(50)})
+    for refused in (many, large):
+        assert refused.status_code == 431, refused.text
+        assert refused.json()["issue"][0]["code"] == "too-long" and refused.headers["cache-control"] == "no-store"
+    assert fine.status_code == 200
+
+
+JOURNEY = JOURNEYS[0]
+
+
+def test_report_rows_are_in_the_access_log_of_their_patients_only(settings: Settings) -> None:
+    # Item 15: reads of report rows (payment, findings, overdue) were not in the access log.
+    journey = [load(JOURNEY / f"{s}.xml") for s in ("03-Inskrivningsmeddelande", "10-Utskrivningsklar", "12-Utskrivningsklar")]
+    episode = order_key(journey[0])
+    with TestClient(create_app(settings)) as client:
+        for message in journey:
+            assert _post(client, codec.encode_xml(message)) == 202
+        assert _post(client, INSKRIVNING.read_bytes()) == 202  # Tolvan: findings, no payment clock
+        payment = client.get("/reports/payment", params={"region": "13", "from": "2026-03-01", "to": "2026-03-31"}, headers=OLLE)
+        assert payment.status_code == 200 and episode.removeprefix("episode:") in payment.text
+        assert client.get("/reports/findings", headers=OLLE).status_code == 200
+        assert client.get("/reports/overdue", params={"at": "2026-06-01T12:00:00+02:00"}, headers=OLLE).status_code == 200
+        theirs = client.post("/audit/patient", json={"patient": journey[0].patient.id_value}, headers=ADA).json()
+        tolvans = client.post("/audit/patient", json={"patient": "191212121212"}, headers=ADA).json()
+    shown = {(e["actor"], e["action"], e["detail"]) for e in theirs}
+    assert {
+        ("olle", "read-payment-report", episode),
+        ("olle", "read-findings", episode),
+        ("olle", "read-overdue", episode),
+    } <= shown
+    assert {e["detail"] for e in theirs if e["actor"] == "olle"} == {episode}
+    assert {(e["action"], e["detail"]) for e in tolvans if e["actor"] == "olle"} == {
+        ("read-findings", EPISODE),
+        ("read-overdue", EPISODE),
+    }
 
 
 def test_failed_logins_are_held_back_per_account_and_per_address(settings: Settings) -> None:

@@ -17,7 +17,7 @@ from adapter.cli import app
 from adapter.config import Settings
 from adapter.http import create_app
 from adapter.security import Accounts, Role
-from tests.support import INSKRIVNING, load, unique
+from tests.support import INSKRIVNING, csrf_token, load, unique
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -162,7 +162,7 @@ def test_login_sets_the_session_and_logout_ends_it(client: TestClient) -> None:
     assert page.status_code == 200 and "olle" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"] and page.headers["cache-control"] == "no-store"
 
-    out = client.post("/ui/logout", follow_redirects=False)
+    out = client.post("/ui/logout", data={"csrf": csrf_token(client)}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/ui/login"
     assert client.get("/messages").status_code == 401
     assert client.get("/ui", follow_redirects=False).status_code == 303
@@ -189,12 +189,12 @@ def test_roles_decide_what_the_pages_offer_and_the_api_allows(client: TestClient
     assert accepted.status_code == 202, accepted.text
 
     # An operator may replay (refused here only because the message is not dead-lettered) and sees the buttons.
-    assert client.post(f"/messages/{message.id}/replay").status_code == 409
+    assert client.post(f"/messages/{message.id}/replay", headers={"X-CSRF-Token": csrf_token(client)}).status_code == 409
     page = client.get(f"/ui/messages/{message.id}").text
     assert 'id="replay"' in page and 'id="cancel"' in page and 'id="reveal"' not in page
 
     _login(client, "ada")
-    refused = client.post(f"/messages/{message.id}/replay")
+    refused = client.post(f"/messages/{message.id}/replay", headers={"X-CSRF-Token": csrf_token(client)})
     assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
     page = client.get(f"/ui/messages/{message.id}").text
     assert 'id="replay"' not in page and 'id="reveal"' not in page

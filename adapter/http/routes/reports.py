@@ -1,12 +1,15 @@
 """The reports over HTTP: findings, overdue acknowledgements, payment responsibility, Halland's
-model and one key's journey timeline (the same as `samverkan report ...`). Operators and auditors."""
+model and one key's journey timeline (the same as `samverkan report ...`). Operators and auditors.
+
+Every row that names an episode or a referral shows a patient's care: each read is in the access
+log, one entry per patient of each row (adapter.http.access_log), as a timeline's read is."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,10 +20,10 @@ from adapter.rules import halland
 from adapter.rules.deadlines import STOCKHOLM
 
 from ..access import Viewer
-from ..access_log import accessed
+from ..access_log import accessed, accessed_rows
 from ..errors import Refusal
 from ..openapi import refusals
-from ..params import Moment
+from ..params import Day, Moment
 from ..services import Svc
 
 __all__ = ["router"]
@@ -48,15 +51,18 @@ async def findings(
 ) -> list[dict[str, Any]]:
     """Every finding of the rules (docs/domain.md, rules 1-14) over the journal's messages, as of ``at`` (default now)."""
     now = _at(at)
-    found = (await _episodes(svc, key)).findings(now, kommun_of=svc.units)
-    return [f.as_json() for f in found if f.open or not open_only]
+    found = [f for f in (await _episodes(svc, key)).findings(now, kommun_of=svc.units) if f.open or not open_only]
+    await accessed_rows(svc, user.name, "read-findings", [f.key for f in found])
+    return [f.as_json() for f in found]
 
 
 @router.get("/reports/overdue")
 async def overdue(user: Viewer, svc: Svc, at: Moment | None = None) -> list[dict[str, Any]]:
     """Acknowledgements not received by their due time."""
     now = _at(at)
-    return [f.as_json() for f in (await _episodes(svc)).findings(now) if f.rule == "kvittens" and f.overdue(now)]
+    found = [f for f in (await _episodes(svc)).findings(now) if f.rule == "kvittens" and f.overdue(now)]
+    await accessed_rows(svc, user.name, "read-overdue", [f.key for f in found])
+    return [f.as_json() for f in found]
 
 
 @router.get(
@@ -73,8 +79,8 @@ async def payment(
     user: Viewer,
     svc: Svc,
     region: str,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
     kommun: str | None = None,
     format: str = "json",
 ) -> Any:
@@ -82,6 +88,7 @@ async def payment(
     today = datetime.now(STOCKHOLM).date()
     episodes = await _episodes(svc)
     rows = payment_rows(episodes, svc.payment_rules, region=region, start=start, end=end, today=today, kommun=kommun)
+    await accessed_rows(svc, user.name, "read-payment-report", [r.key for r in rows])
     if format == "csv":
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=PAYMENT_COLUMNS, lineterminator="\n")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -25,6 +24,7 @@ from ..access import Operator, Viewer
 from ..bodies import body_schema, parsed
 from ..errors import Refusal
 from ..openapi import refusals
+from ..params import Day
 from ..services import Svc
 
 __all__ = ["router"]
@@ -35,15 +35,15 @@ router = APIRouter(tags=["suspensions"], responses=refusals(401, 403))
 class NewSuspension(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    first_day: Annotated[date, Field(alias="from")]
-    last_day: Annotated[date | None, Field(alias="to")] = None
+    first_day: Annotated[Day, Field(alias="from")]
+    last_day: Annotated[Day | None, Field(alias="to")] = None
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class EndSuspension(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    last_day: Annotated[date | None, Field(alias="to")]
+    last_day: Annotated[Day | None, Field(alias="to")]
 
 
 #: A flag's id: the journal's integers are 64-bit (a larger one was a 500 from the database driver).

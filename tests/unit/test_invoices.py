@@ -23,7 +23,7 @@ from adapter.cli import app
 from adapter.config import Settings
 from adapter.http import create_app
 from adapter.invoices import MarkRefused, basis, freeze
-from adapter.journal import Conflict, Journal, open_journal
+from adapter.journal import Accept, Conflict, Journal, open_journal
 from adapter.reports import Episodes
 from adapter.rules.deadlines import STOCKHOLM
 from adapter.rules.payment import PaymentRules
@@ -56,10 +56,13 @@ def _discharged(when: datetime) -> Message:
 
 
 def _accept(journal: Journal, *messages: Message) -> None:
-    for m in messages:
-        journal.accept(
-            m.id, key=order_key(m), message_type=m.type.value, document=codec.encode_xml(m), content_type="application/xml", now=0
-        )
+    # The patient as intake names it: by a keyed hash (here a stand-in), which the access log carries.
+    journal.accept_many(
+        [
+            Accept(m.id, order_key(m), m.type.value, codec.encode_xml(m), "application/xml", 0, patient_hash="patient-1")
+            for m in messages
+        ]
+    )
 
 
 @pytest.fixture
@@ -141,6 +144,7 @@ def test_invoices_over_http_and_the_cli(tmp_path: Path) -> None:
     payment = tmp_path / "payment.json"
     payment.write_text(json.dumps({"13": {"daily_amount": {"2026": 9000}}}))
     settings = offline_settings(path, payment_file=str(payment), password_cost=14)
+    episode = order_key(_ready(at(3, 10), date(2026, 3, 10)))
     with TestClient(create_app(settings)) as client:
         got = client.get("/reports/invoice", params={"kommun": "1380", "month": "2026-03"})
         assert got.status_code == 200, got.text
@@ -151,6 +155,9 @@ def test_invoices_over_http_and_the_cli(tmp_path: Path) -> None:
         assert client.post("/reports/invoice/1380/2026-03/invoiced").status_code == 409
         future = client.post("/reports/invoice/1380/2099-01/invoiced")
         assert future.status_code == 422 and "has not ended" in future.json()["issue"][0]["diagnostics"]
+        # Every read names the episode's patient in the access log.
+        reads = [e for e in client.get("/audit", params={"limit": 100}).json() if e["action"] == "read-invoice"]
+        assert [(e["action"], e["detail"]) for e in reads] == [("read-invoice", episode)] * 2
         bad = client.get("/reports/invoice", params={"kommun": "1380", "month": "2026-13"})
         assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["month"]
     env = {"SAMVERKAN_JOURNAL_PATH": str(path), "SAMVERKAN_PAYMENT_FILE": str(payment)}

@@ -5,15 +5,18 @@
     GET  /ui                         the relay log: filters, live list, what is waiting, charts
     GET  /ui/messages/{id}           one message: attempts, masked document, replay, cancel, reveal
     GET  /ui/episodes/{key}          a journey's timeline in lanes (slutenvård, kommun, närsjukvård)
-    GET  /ui/audit                   reveals, replays and cancels
+    GET  /ui/invoice                 a municipality's invoice basis for a month; operators mark it invoiced
+    GET  /ui/audit                   the audit log; for an auditor, one patient's access log (loggutdrag)
     GET  /ui/static/{name}           ui.css and ui.js
 
 The pages are shells rendered by Jinja2 with autoescaping and the caller's rights; ``ui.js``
 fetches the data from the same JSON API that scripts use and builds the page with
 ``textContent`` only, so nothing a message carries is ever parsed as HTML. Identity numbers come
 masked from the API; only the Reveal button (the reveal right, audited) unmasks a document.
-The forms and the API's POSTs carry no token of their own: the session cookie is SameSite=Strict
-(``create_app``), so another site cannot make a browser send it.
+Every change a page asks for carries the session's CSRF token (:mod:`adapter.http.csrf`): the
+logout form in a hidden field, ``ui.js`` in ``X-CSRF-Token`` from the page's ``<meta>``. The
+session cookie is SameSite=Strict too, and a change from another origin is refused by its
+``Origin`` (:func:`adapter.http.access.same_origin`); the login, before any session, by that alone.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from adapter.security import NotAllowed, Role, User
 from mappings.errors import CodecError
 from mappings.model import MessageType
 
+from .. import csrf
+from ..access import same_origin
 from ..errors import Answer
 from ..services import Svc
 
@@ -46,7 +51,7 @@ log = logging.getLogger(__name__)
 STATES = tuple(State)
 
 _ASSETS = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
-_LOGIN_BODY_LIMIT = 4096  # a name and a password; anything larger is not a login
+_FORM_BODY_LIMIT = 4096  # a name and a password, or a token; anything larger is not one of our forms
 _FILTERS = ("state", "type", "sender", "recipient", "key", "id", "since", "until")
 
 # Pages show personal data: never cached, never framed, and scripts and styles only from here
@@ -86,6 +91,7 @@ def _render(request: Request, svc: Svc, template: str, user: User | None, *, sta
         open_mode=svc.accounts.open,
         version=_VERSION,
         path=request.url.path,
+        csrf=csrf.token(request, svc.keys.session) or "",
         **context,
     )
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
@@ -124,18 +130,26 @@ async def login_form(request: Request, svc: Svc, target: Annotated[str | None, Q
     return _render(request, svc, "login.html", None, error=None, name="", next=_safe_next(target))
 
 
+async def _form(request: Request) -> dict[str, str] | None:
+    """A console form's fields (the first of each), or None for a body larger than a form of ours.
+    Parsed here: the forms have a field or three, not worth python-multipart."""
+    try:
+        # Read no further than a form can be: a large body is refused before it is in memory.
+        body = await read_body(request.headers, request.stream(), _FORM_BODY_LIMIT)
+    except CodecError:
+        return None
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10).items()}
+
+
 @router.post("/login", response_model=None)
 async def login(request: Request, svc: Svc) -> Response:
-    # Parsed here: the form has two fields, not worth python-multipart.
-    try:
-        # Read no further than a login can be: a large body is refused before it is in memory.
-        body = await read_body(request.headers, request.stream(), _LOGIN_BODY_LIMIT)
-    except CodecError:
+    same_origin(request)  # no session yet, so no token: another origin's login form is refused by its Origin
+    form = await _form(request)
+    if form is None:
         return _render(request, svc, "login.html", None, status=413, error="That is not a login.", name="", next="/ui")
-    form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
-    name = form.get("name", [""])[0].strip()
-    password = form.get("password", [""])[0]
-    target = _safe_next(form.get("next", [""])[0])
+    name = form.get("name", "").strip()
+    password = form.get("password", "")
+    target = _safe_next(form.get("next"))
     client = request.client.host if request.client else None
     try:
         # In a thread: scrypt takes half a second, which the event loop must not wait for.
@@ -150,8 +164,14 @@ async def login(request: Request, svc: Svc) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-@router.post("/logout")
-async def logout(request: Request, svc: Svc) -> RedirectResponse:
+@router.post("/logout", response_model=None)
+async def logout(request: Request, svc: Svc) -> Response:
+    same_origin(request)
+    form = await _form(request)
+    try:
+        csrf.check(request, svc.keys.session, sent=(form or {}).get(csrf.FIELD, ""))
+    except NotAllowed as exc:
+        return _render(request, svc, "refused.html", None, status=exc.status, reason=str(exc))
     await asyncio.to_thread(svc.accounts.log_out, request)
     return RedirectResponse("/ui/login", status_code=303)
 
@@ -172,6 +192,17 @@ async def episode(key: str, request: Request, user: PageViewer, svc: Svc) -> Res
     return _render(request, svc, "episode.html", user, key=key)
 
 
+@router.get("/invoice", response_model=None)
+async def invoice(
+    request: Request,
+    user: PageViewer,
+    svc: Svc,
+    kommun: Annotated[str, Query(max_length=4)] = "",
+    month: Annotated[str, Query(max_length=7)] = "",
+) -> Response:
+    return _render(request, svc, "invoice.html", user, kommun=kommun, month=month)
+
+
 @router.get("/audit", response_model=None)
 async def audit(request: Request, user: PageViewer, svc: Svc) -> Response:
-    return _render(request, svc, "audit.html", user)
+    return _render(request, svc, "audit.html", user, can_extract=user.may(Role.AUDITOR))

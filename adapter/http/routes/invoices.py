@@ -5,7 +5,8 @@
     POST /reports/invoice/{kommun}/{month}/invoiced    an operator freezes an ended month (201);
                                                        409 once it is, 422 before it has ended
 
-Viewers read; only operators mark, and every mark is audited (adapter.invoices).
+Viewers read; only operators mark, and every mark is audited (adapter.invoices). The rows name
+episodes, so every read is in the access log, one entry per patient (adapter.http.access_log).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from adapter.reports import Episodes
 from adapter.rules.deadlines import STOCKHOLM
 
 from ..access import Operator, Viewer
+from ..access_log import accessed_rows
 from ..errors import Refusal
 from ..openapi import refusals
 from ..services import Svc
@@ -59,6 +61,7 @@ async def invoice_basis(user: Viewer, svc: Svc, kommun: Kommun, month: Month) ->
     episodes = await asyncio.to_thread(Episodes.read, svc.journal)
     invoices = await asyncio.to_thread(svc.journal.invoices, kommun)
     found, invoice = basis(episodes, invoices, svc.payment_rules, kommunkod=kommun, month=month, today=today)
+    await accessed_rows(svc, user.name, "read-invoice", [x.key for x in (*found.lines, *found.corrections)])
     return _answer(found.as_json(), invoice)
 
 
@@ -76,4 +79,6 @@ async def mark_invoiced(user: Operator, svc: Svc, kommun: Annotated[str, Path(pa
     except MarkRefused as exc:
         raise Refusal(422, "business-rule", str(exc), "month") from None
     stored = await asyncio.to_thread(svc.journal.mark_invoiced, invoice)
+    keys = [*(x["episode"] for x in stored.basis["lines"]), *(c["episode"] for c in stored.basis["corrections"])]
+    await accessed_rows(svc, user.name, "read-invoice", ["episode:" + k for k in keys])
     return JSONResponse(_answer(stored.basis, stored), status_code=201)

@@ -76,11 +76,18 @@
     return issue && issue.diagnostics ? issue.diagnostics : `the adapter answered ${response.status}`;
   }
 
-  /** The JSON API, same origin, with the session cookie; a lost session goes back to the login. */
+  // The session's CSRF token (adapter/http/csrf.py): every change the console asks for carries it.
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const CSRF = csrfMeta ? csrfMeta.content : "";
+
+  /** The JSON API, same origin, with the session cookie (and on a change its token); a lost session goes back to the login. */
   async function api(url, options = {}) {
+    const method = (options.method || "GET").toUpperCase();
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    if (!["GET", "HEAD", "OPTIONS"].includes(method)) headers["X-CSRF-Token"] = CSRF;
     let response;
     try {
-      response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
+      response = await fetch(url, { credentials: "same-origin", ...options, headers });
     } catch (error) {
       return { ok: false, status: 0, body: { issue: [{ diagnostics: "the adapter cannot be reached" }] } };
     }
@@ -464,19 +471,93 @@
 
   // ---- the audit log ---------------------------------------------------------------------------
 
+  function auditRow(e) {
+    return el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.action),
+      el("td", {}, e.messageId ? messageLink(e.messageId, e.messageId) : "–"), el("td", {}, e.detail || ""));
+  }
+
+  /** An auditor's extract of one patient's access log (loggutdrag), asked for by number in a POST body. */
+  function patientExtract(form) {
+    const status = $("#extract-status");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const number = $("#x-patient");
+      const patient = number.value.replace(/[\s-]/g, "");
+      number.value = ""; // not kept in the page once asked for
+      status.textContent = "Reading the patient's access log…";
+      const response = await postJson("/audit/patient", { patient });
+      if (!response.ok) {
+        status.textContent = `Could not read the access log: ${problem(response)}`;
+        return;
+      }
+      $("#extract-log tbody").replaceChildren(...response.body.map(auditRow));
+      $("#extract-result").hidden = false;
+      const n = response.body.length;
+      status.textContent = `${n} ${n === 1 ? "entry" : "entries"} of this patient, newest first; this extract is logged too.`;
+    });
+  }
+
   async function auditPage() {
+    const form = $("#extract");
+    if (form) patientExtract(form);
     const response = await api("/audit?limit=500");
     if (!response.ok) {
       $("#status").textContent = `Could not read the audit log: ${problem(response)}`;
       return;
     }
-    $("#audit tbody").replaceChildren(
-      ...response.body.map((e) =>
-        el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.action),
-          el("td", {}, e.messageId ? messageLink(e.messageId, e.messageId) : "–"), el("td", {}, e.detail || "")),
-      ),
-    );
+    $("#audit tbody").replaceChildren(...response.body.map(auditRow));
     $("#status").textContent = response.body.length ? `${response.body.length} entries, newest first.` : "Nothing audited yet.";
+  }
+
+  // ---- the invoice basis (fakturaunderlag) -------------------------------------------------------
+
+  const kr = (n) => `${n.toLocaleString("sv-SE")} kr`;
+
+  async function invoicePage() {
+    const kommun = $("#i-kommun").value;
+    const month = $("#i-month").value;
+    if (!kommun || !month) return;
+    const status = $("#status");
+    const mark = $("#mark-invoiced");
+    const query = `kommun=${encodeURIComponent(kommun)}&month=${encodeURIComponent(month)}`;
+    const show = (basis) => {
+      const t = basis.total;
+      $("#invoice-state").textContent = basis.invoiced
+        ? `Fakturerad ${when(basis.invoiced.markedAt)} av ${basis.invoiced.markedBy}: underlaget ändras inte längre (invoiced; frozen).`
+        : "Öppen: underlaget räknas om tills månaden markeras som fakturerad (open).";
+      // An unpriced day is never shown as 0 kr: the priced sum and the unpriced part apart.
+      $("#invoice-total").textContent = `Summa ${kr(t.amount)} för ${t.pricedDays} dagar`
+        + (t.unpricedDays ? `; ${t.unpricedDays} dagar i ${t.unpricedRows} ${t.unpricedRows === 1 ? "rad" : "rader"} saknar dagbelopp (unpriced)` : "");
+      $("#invoice-lines tbody").replaceChildren(...basis.lines.map((x) => el("tr", {},
+        el("td", {}, journeyLink(`episode:${x.episode}`)), el("td", { class: "num" }, x.days),
+        el("td", { class: "num" }, x.pricedDays ? kr(x.amount) : "–"), el("td", { class: "num" }, x.unpricedDays),
+        el("td", {}, x.note || ""))));
+      $("#invoice-corrections tbody").replaceChildren(...basis.corrections.map((c) => el("tr", {},
+        el("td", {}, journeyLink(`episode:${c.episode}`)), el("td", {}, c.corrects), el("td", { class: "num" }, c.days),
+        el("td", { class: "num" }, kr(c.amount)),
+        el("td", {}, c.messageId ? messageLink(c.messageId, `${c.messageType} ${c.messageId}`) : "inget enskilt meddelande (no single message)"))));
+      $("#invoice-result").hidden = false;
+      if (mark) mark.hidden = Boolean(basis.invoiced);
+    };
+    status.textContent = "Läser underlaget… (reading)";
+    const response = await api(`/reports/invoice?${query}`);
+    if (!response.ok) {
+      status.textContent = `Kunde inte läsa underlaget (could not read): ${problem(response)}`;
+      return;
+    }
+    status.textContent = "";
+    show(response.body);
+    if (mark) {
+      mark.addEventListener("click", async () => {
+        const answer = await api(`/reports/invoice/${encodeURIComponent(kommun)}/${encodeURIComponent(month)}/invoiced`, { method: "POST" });
+        if (!answer.ok) {
+          status.textContent = `Inte markerad (not marked): ${problem(answer)}`;
+          return;
+        }
+        status.textContent = "Markerad som fakturerad; åtgärden finns i granskningsloggen (audited).";
+        show(answer.body);
+      });
+    }
   }
 
   // ---- a journey's timeline --------------------------------------------------------------------
@@ -745,7 +826,7 @@
 
   // ---- the login page: nothing to fetch ----------------------------------------------------------
 
-  const pages = { log: logPage, message: messagePage, episode: episodePage, audit: auditPage };
+  const pages = { log: logPage, message: messagePage, episode: episodePage, audit: auditPage, invoice: invoicePage };
   const page = pages[document.body.dataset.page];
   if (page) page();
 })();

@@ -104,28 +104,7 @@ def test_an_operator_finds_a_dead_letter_replays_it_and_follows_the_journey(fhir
     )
     artifacts = Path(os.environ.get("SAMVERKAN_TEST_ARTIFACTS") or tmp_path / "console")
     users = tmp_path / "users.json"
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adapter.cli",
-            "user",
-            "add",
-            NAME,
-            "--role",
-            "operator",
-            "--role",
-            "reveal",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env=_env(SAMVERKAN_USERS_FILE=str(users)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert made.returncode == 0, made.stdout + made.stderr
+    _add_user(users, tmp_path, NAME, PASSWORD, "operator", "reveal")
 
     rename = Renamer(random.Random())
     journey = [rename(load(J / f"{s}.xml")) for s in STEPS]

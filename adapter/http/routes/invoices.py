@@ -61,7 +61,7 @@ async def invoice_basis(user: Viewer, svc: Svc, kommun: Kommun, month: Month) ->
     episodes = await asyncio.to_thread(Episodes.read, svc.journal)
     invoices = await asyncio.to_thread(svc.journal.invoices, kommun)
     found, invoice = basis(episodes, invoices, svc.payment_rules, kommunkod=kommun, month=month, today=today)
-    await accessed_rows(svc, user.name, "read-invoice", [x.key for x in (*found.lines, *found.corrections)])
+    await accessed_rows(svc, user.name, "read-invoice", [*(x.key for x in found.lines), *(c.key for c in found.corrections)])
     return _answer(found.as_json(), invoice)
 
 

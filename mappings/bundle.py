@@ -14,6 +14,7 @@ AuditEvent has no ``identifier``: its entry carries the one search that stands i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -22,6 +23,9 @@ from urllib.parse import quote
 from .fhir import Resource
 
 __all__ = ["Entry", "conditional_query", "transaction"]
+
+#: A value of only what ``quote(value, safe="-._~:")`` leaves as it is: its own encoding.
+_AS_IS = re.compile(r"[A-Za-z0-9_.~:-]*")
 
 
 def conditional_query(system: str, value: str) -> str:
@@ -35,7 +39,8 @@ def conditional_query(system: str, value: str) -> str:
     >>> conditional_query("https://x/NamingSystem/vardtillfalle", "SE1:VT 1&2")
     'identifier=https://x/NamingSystem/vardtillfalle|SE1:VT%201%262'
     """
-    return f"identifier={system}|{quote(value, safe='-._~:')}"
+    encoded = value if _AS_IS.fullmatch(value) else quote(value, safe="-._~:")
+    return f"identifier={system}|{encoded}"
 
 
 @dataclass(frozen=True, slots=True)

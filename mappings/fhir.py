@@ -8,15 +8,19 @@ absent elements and strict about what they return.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
+
+from .errors import InvalidValue
 
 __all__ = [
     "FHIR_JSON",
     "FHIR_XML",
+    "YEARS",
     "Resource",
     "code_as",
     "code_in",
@@ -36,6 +40,7 @@ __all__ = [
     "local_ref",
     "put_extension",
     "reference",
+    "within_years",
 ]
 
 #: The media types of FHIR on the wire (R4, http.html#mime-type): one spelling for the whole project.
@@ -46,6 +51,7 @@ _E = TypeVar("_E", bound=StrEnum)
 
 #: Namespace of the deterministic ``urn:uuid`` fullUrls of our bundles.
 _FULLURL_NS: UUID = uuid5(NAMESPACE_URL, "urn:samverkan:fullUrl")
+_FULLURL_NS_BYTES = _FULLURL_NS.bytes
 
 
 def full_url(message_id: str, resource_type: str, local_key: str) -> str:
@@ -53,8 +59,20 @@ def full_url(message_id: str, resource_type: str, local_key: str) -> str:
 
     Derived from the message id and a key local to that message (never from a personnummer), so
     a resent message yields the same bundle and the fullUrl discloses nothing.
+
+    It is ``uuid5(_FULLURL_NS, "{message_id}/{resource_type}/{local_key}")`` (RFC 4122, 4.3: the
+    SHA-1 of namespace and name, with the version and variant bits set), written out without the
+    ``UUID`` object, which cost a tenth of the mapping's time:
+
+    >>> full_url("m1", "Patient", "subject") == f"urn:uuid:{uuid5(_FULLURL_NS, 'm1/Patient/subject')}"
+    True
     """
-    return f"urn:uuid:{uuid5(_FULLURL_NS, f'{message_id}/{resource_type}/{local_key}')}"
+    name = f"{message_id}/{resource_type}/{local_key}".encode()
+    b = bytearray(hashlib.sha1(_FULLURL_NS_BYTES + name, usedforsecurity=False).digest()[:16])
+    b[6] = b[6] & 0x0F | 0x50  # version 5
+    b[8] = b[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = b.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def identifier(system: str, value: str) -> dict[str, str]:
@@ -146,12 +164,30 @@ def local_ref(target: Mapping[str, Any]) -> dict[str, str]:
 
 def code_as(kind: type[_E], code: object, path: str) -> _E:
     """``code`` as a member of ``kind``; anything else is an ``InvalidValue`` at ``path`` (FHIRPath)."""
-    from .errors import InvalidValue
-
     try:
         return kind(str(code))
     except ValueError:
         raise InvalidValue(f"not a known {kind.__name__} code", path=path, path_kind="fhirpath") from None
+
+
+#: The years a message's dates and times may fall in. A year 1 or 9999 shifted by a time zone
+#: overflows the conversions behind them (a 500 at the door before), and a day of year 9999 the
+#: payment clock's arithmetic.
+YEARS = range(1900, 2200)
+
+_Dated = TypeVar("_Dated", date, datetime)
+
+
+def within_years(value: _Dated, path: str, path_kind: Literal["xpath", "fhirpath"] = "fhirpath") -> _Dated:
+    """``value`` if its year is one of :data:`YEARS`; else an ``InvalidValue`` at ``path``.
+
+    >>> within_years(date(1, 1, 1), "/Message/@sent", "xpath")
+    Traceback (most recent call last):
+    mappings.errors.InvalidValue: SAMV-2002: a date between 1900 and 2199 at /Message/@sent
+    """
+    if value.year not in YEARS:
+        raise InvalidValue(f"a date between {YEARS.start} and {YEARS.stop - 1}", path=path, path_kind=path_kind)
+    return value
 
 
 def date_of(value: object, path: str) -> date:
@@ -161,11 +197,9 @@ def date_of(value: object, path: str) -> date:
     >>> date_of("2026-03-10", "Communication.extension")
     datetime.date(2026, 3, 10)
     """
-    from .errors import InvalidValue
-
     try:
         if isinstance(value, str) and len(value) == 10:
-            return date.fromisoformat(value)
+            return within_years(date.fromisoformat(value), path)
     except ValueError:
         pass
     raise InvalidValue("not a date to the day (YYYY-MM-DD)", path=path, path_kind="fhirpath")
@@ -179,13 +213,11 @@ def datetime_of(value: object, path: str) -> datetime:
     >>> datetime_of("2026-03-10T08:30:00+01:00", "Communication.sent").isoformat()
     '2026-03-10T08:30:00+01:00'
     """
-    from .errors import InvalidValue
-
     try:
         if isinstance(value, str) and "T" in value:
             moment = datetime.fromisoformat(value)
             if moment.tzinfo is not None:
-                return moment
+                return within_years(moment, path)
     except ValueError:
         pass
     raise InvalidValue("not a date and time with a time zone", path=path, path_kind="fhirpath")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from lxml import etree
 
 from mappings.errors import InvalidValue
+from mappings.fhir import within_years
 from mappings.model import Body
 
 from .xsd_layout import NS
@@ -127,9 +128,9 @@ def _convert(raw: str, kind: Any, path: str) -> Any:
         if kind is int:
             return int(raw)
         if kind is datetime:
-            return datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+            return within_years(datetime.fromisoformat(raw.strip().replace("Z", "+00:00")), path, "xpath")
         if kind is date:
-            return date.fromisoformat(raw.strip())
+            return within_years(date.fromisoformat(raw.strip()), path, "xpath")
         if isinstance(kind, type) and issubclass(kind, Enum):
             return kind(raw.strip())
     except ValueError:
@@ -147,35 +148,49 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+@cache
+def _attributes(cls: type) -> tuple[tuple[str, str, Any], ...]:
+    """(field, attribute, type) of each field of a record."""
+    return tuple((name, camel(name), kind) for name, kind in _hints(cls).items())
+
+
 def _record(el: etree._Element, cls: type, path: str) -> Any:
     values = {}
-    for name, kind in _hints(cls).items():
-        raw = el.get(camel(name))
+    for name, attr, kind in _attributes(cls):
+        raw = el.get(attr)
         if raw is not None:
-            values[name] = _convert(raw, kind, f"{path}/@{camel(name)}")
+            values[name] = _convert(raw, kind, f"{path}/@{attr}")
     return cls(**values)
 
 
+#: The part each child of ``Body`` is, by its tag.
+_BY_TAG = {_Q + p.element: p for p in PARTS}
+
+
+def _part_value(part: Part, el: etree._Element, kind: Any, path: str) -> Any:
+    if part.form in ("attr", "attrs"):
+        assert part.attr is not None
+        return _convert(el.get(part.attr, ""), kind, f"{path}/@{part.attr}")
+    if part.form == "text":
+        return el.text or ""
+    return _record(el, kind, path)
+
+
 def body_from(body: etree._Element) -> Body:
-    """The model of a schema-valid ``Body`` element."""
+    """The model of a schema-valid ``Body`` element, read in one pass over its children (the
+    schema has them in the order of :data:`PARTS`, each part's elements together)."""
+    found: dict[str, list[etree._Element]] = {}
+    for el in body:
+        found.setdefault(el.tag, []).append(el)
     hints = _hints(Body)
     values: dict[str, Any] = {}
-    for part in PARTS:
-        found = body.findall(_Q + part.element)
-        if not found:
-            continue
-        many = part.form in ("attrs", "objs")
-        items = []
-        for i, el in enumerate(found):
-            path = f"/Message/Body/{part.element}" + (f"[{i + 1}]" if len(found) > 1 else "")
-            if part.form in ("attr", "attrs"):
-                assert part.attr is not None
-                items.append(_convert(el.get(part.attr, ""), hints[part.field], f"{path}/@{part.attr}"))
-            elif part.form == "text":
-                items.append(el.text or "")
-            else:
-                items.append(_record(el, hints[part.field], path))
-        values[part.field] = tuple(items) if many else items[0]
+    for tag, els in found.items():
+        part = _BY_TAG[tag]
+        items = [
+            _part_value(part, el, hints[part.field], f"/Message/Body/{part.element}" + (f"[{i + 1}]" if len(els) > 1 else ""))
+            for i, el in enumerate(els)
+        ]
+        values[part.field] = tuple(items) if part.form in ("attrs", "objs") else items[0]
     return Body(**values)
 
 

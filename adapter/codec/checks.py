@@ -104,9 +104,10 @@ def _check_referral(message: Message) -> None:
             raise SchemaViolation(f"only a Remiss carries Referral/@{camel(attr)}", path=part_path("referral", None, attr))
 
 
-def _hsa(value: str | None, path: str) -> None:
+def _hsa(value: str | None, field: str, index: int | None, attr: str) -> None:
+    """Whether ``value``, if given, is an HSA-id; the path of the body part is made only for the error."""
     if value is not None and not is_valid_hsa_id(value):
-        raise InvalidValue("not an HSA-id (e.g. SE2321000131-E000000000001)", path=path)
+        raise InvalidValue("not an HSA-id (e.g. SE2321000131-E000000000001)", path=part_path(field, index, attr))
 
 
 _T = TypeVar("_T")
@@ -123,7 +124,7 @@ def _check_identifiers(message: Message) -> None:
         _check_parties(field, getattr(body, field))
     _check_care_contacts(body.care_contacts)
     for i, action in _index(body.actions):
-        _hsa(action.responsible, part_path("actions", i, "responsible"))
+        _hsa(action.responsible, "actions", i, "responsible")
     # The units a body names once: (part, attribute, value).
     named = (
         ("provider", "hsa_id", body.provider.hsa_id if body.provider else None),
@@ -132,7 +133,7 @@ def _check_identifiers(message: Message) -> None:
         ("plan", "issuer", body.plan.issuer if body.plan else None),
     )
     for part, attr, value in named:
-        _hsa(value, part_path(part, None, attr))
+        _hsa(value, part, None, attr)
     if body.acknowledges is not None and body.acknowledges.lower() == message.id.lower():
         raise InvalidValue("a message cannot acknowledge itself", path=part_path("acknowledges"))
 
@@ -141,7 +142,7 @@ def _check_parties(field: str, parties: Sequence[Party]) -> None:
     """Invitees or participants: HSA-ids, each unit once."""
     seen: set[str] = set()
     for i, party in _index(parties):
-        _hsa(party.hsa_id, part_path(field, i, "hsa_id"))
+        _hsa(party.hsa_id, field, i, "hsa_id")
         if party.hsa_id in seen:
             raise InvalidValue("the same unit is listed twice", path=part_path(field, i, "hsa_id"))
         seen.add(party.hsa_id)
@@ -151,7 +152,7 @@ def _check_care_contacts(contacts: Sequence[CareContact]) -> None:
     """Named care contacts: HSA-ids, each role once, and never the SIP's samordnare (Coordinator names it)."""
     roles: set[CareContactRole] = set()
     for i, contact in _index(contacts):
-        _hsa(contact.hsa_id, part_path("care_contacts", i, "hsa_id"))
+        _hsa(contact.hsa_id, "care_contacts", i, "hsa_id")
         if contact.role is CareContactRole.SAMORDNARE:
             raise InvalidValue("the SIP's samordnare is named by Coordinator", path=part_path("care_contacts", i, "role"))
         if contact.role in roles:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from lxml import etree
@@ -31,7 +32,7 @@ from mappings.fhir import FHIR_JSON, FHIR_XML
 from .internal import DEFAULT_LIMITS
 from .safe_parse import Where, check_charset, over_limits, parse_json, parse_xml, shorten, xml_parser
 
-__all__ = ["read_bundle", "render", "wants_xml"]
+__all__ = ["compact_json", "read_bundle", "render", "wants_xml"]
 
 _JSON_TYPES = {FHIR_JSON, "application/json", "json"}
 _XML_TYPES = {FHIR_XML, "application/xml", "text/xml", "xml"}
@@ -198,6 +199,19 @@ def wants_xml(fmt: str | None, accept: str | None) -> bool:
         if media in _JSON_TYPES:
             return False
     return False
+
+
+def compact_json(resource: Mapping[str, Any]) -> bytes:
+    """``resource`` as compact UTF-8 JSON: how a mapped bundle is stored and sent.
+
+    The same bytes as ``json.dumps(resource, ensure_ascii=False, separators=(",", ":"))`` for
+    what our resources hold (strings, integers, booleans, lists and objects with string keys), a
+    tenth of its time (tests/unit/test_codec.py compares the two).
+
+    >>> compact_json({"resourceType": "Bundle", "entry": [{"n": 1, "ok": True, "text": "Läkemedelslista"}]}).decode()
+    '{"resourceType":"Bundle","entry":[{"n":1,"ok":true,"text":"Läkemedelslista"}]}'
+    """
+    return orjson.dumps(resource)
 
 
 def render(resource: Mapping[str, Any], xml: bool) -> tuple[bytes, str]:

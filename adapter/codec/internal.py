@@ -32,6 +32,7 @@ from mappings.errors import (
     SchemaViolation,
     UnsupportedMediaType,
 )
+from mappings.fhir import within_years
 from mappings.identifiers import check_personal_number, is_valid_hsa_id
 from mappings.model import (
     Body,
@@ -93,8 +94,8 @@ _ESCAPED_DIGIT = re.compile(rb"&#(?:0*(?:4[358]|49|5[0-7])|[xX]0*(?:2[bBdD]|3[0-
 def _digits_written_plainly(raw: bytes, message: Message) -> None:
     """Refuses a document that writes a digit, "-" or "+" as a character reference or an escape,
     naming the patient's identity number when that is where it is."""
-    if _ESCAPED_DIGIT.search(raw) is None:
-        return
+    if (b"&#" not in raw and b"\\u" not in raw) or _ESCAPED_DIGIT.search(raw) is None:
+        return  # the first test, for what every escape starts with, spares most documents the regex
     kind = message.patient.id_kind.value
     # The identity number's value as written: name="..." in XML, "name": "..." in JSON.
     written = re.search(rb'"?' + kind.encode() + rb'"?\s*[=:]\s*"([^"]*)"', raw)
@@ -123,7 +124,11 @@ def decode_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Message:
     doc = parse_json(raw, _ROOT)
     if not isinstance(doc, dict) or list(doc) != ["Message"]:
         raise SchemaViolation('the document must be an object with the one property "Message"', path="/")
-    return _read(_json_element("Message", doc["Message"], layout(), "/Message", 1, _Budget(limits)))
+    # The root declares the namespace as default, as a document would, so XPaths have no prefix.
+    nsmap: Any = {None: NS}
+    root = etree.Element(_Q + "Message", nsmap=nsmap)
+    _json_into(root, doc["Message"], layout(), "/Message", 1, _Budget(limits))
+    return _read(root)
 
 
 class _Budget:
@@ -146,33 +151,35 @@ class _Budget:
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _json_scalar(value: Any, xsd_type: str, path: str) -> str:
-    if isinstance(value, bool):
-        if xsd_type != "xs:boolean":
-            raise SchemaViolation("a boolean is not allowed here", path=path)
-        return "true" if value else "false"
+def _json_scalar(value: Any, xsd_type: str, path: str, attr: str | None) -> str:
+    """The text of a JSON scalar: the value of attribute ``attr`` of the element at ``path`` (its text when None)."""
     if isinstance(value, str):
-        if (bad := _NOT_XML_CHAR.search(value)) is not None:
-            # The JSON form carries what the XML form can: the same document must be writable as XML.
-            raise SchemaViolation(f"contains U+{ord(bad.group()):04X}, a character XML 1.0 does not allow", path=path)
-        return value
-    if isinstance(value, int | float) and xsd_type != "xs:boolean":
+        if (bad := _NOT_XML_CHAR.search(value)) is None:
+            return value
+        # The JSON form carries what the XML form can: the same document must be writable as XML.
+        why = f"contains U+{ord(bad.group()):04X}, a character XML 1.0 does not allow"
+    elif isinstance(value, bool):
+        if xsd_type == "xs:boolean":
+            return "true" if value else "false"
+        why = "a boolean is not allowed here"
+    elif isinstance(value, int | float) and xsd_type != "xs:boolean":
         return str(value)
-    raise SchemaViolation("must be a string" if xsd_type != "xs:boolean" else "must be a boolean", path=path)
+    else:
+        why = "must be a string" if xsd_type != "xs:boolean" else "must be a boolean"
+    raise SchemaViolation(why, path=f"{path}/@{attr}" if attr is not None else f"{path}/text()")
 
 
-def _json_element(name: str, obj: Any, node: Node, path: str, depth: int, budget: _Budget) -> etree._Element:
+def _json_into(el: etree._Element, obj: Any, node: Node, path: str, depth: int, budget: _Budget) -> None:
+    """Gives ``el`` (an element of ``node``, at ``path``) the attributes, text and children of the
+    JSON object ``obj``; its children are made in place, in schema order."""
     budget.take(depth, path)
     if not isinstance(obj, dict):
         raise SchemaViolation("must be an object", path=path)
-    # The root declares the namespace as default, as a document would, so XPaths have no prefix.
-    nsmap: Any = {None: NS} if depth == 1 else None
-    el = etree.Element(_Q + name, nsmap=nsmap)
     for key, value in obj.items():
         if key == "text" and node.text:
-            el.text = _json_scalar(value, "xs:string", f"{path}/text()")
+            el.text = _json_scalar(value, "xs:string", path, None)
         elif key in node.attributes:
-            el.set(key, _json_scalar(value, node.attributes[key], f"{path}/@{key}"))
+            el.set(key, _json_scalar(value, node.attributes[key], path, key))
         elif key not in node.children:
             # A name is the sender's to choose, also a megabyte long one: cut in the text and the path.
             raise SchemaViolation(f"unknown property {shorten(key, 64)!r}", path=f"{path}/{shorten(key, 64)}")
@@ -184,10 +191,9 @@ def _json_element(name: str, obj: Any, node: Node, path: str, depth: int, budget
             if child_name not in node.repeats:
                 raise SchemaViolation("must be an object, not an array", path=f"{path}/{child_name}")
             for i, item in enumerate(value, 1):
-                el.append(_json_element(child_name, item, child, f"{path}/{child_name}[{i}]", depth + 1, budget))
+                _json_into(etree.SubElement(el, _Q + child_name), item, child, f"{path}/{child_name}[{i}]", depth + 1, budget)
         else:
-            el.append(_json_element(child_name, value, child, f"{path}/{child_name}", depth + 1, budget))
-    return el
+            _json_into(etree.SubElement(el, _Q + child_name), value, child, f"{path}/{child_name}", depth + 1, budget)
 
 
 # -- from the checked tree to the model --------------------------------------------------------
@@ -256,9 +262,9 @@ def _without_value(detail: str) -> str:
     return "The value is not valid here." if detail.startswith("'") else detail
 
 
-def _dt(value: str) -> datetime:
+def _dt(value: str, path: str) -> datetime:
     # XSD has checked the form and that an offset is present.
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return within_years(datetime.fromisoformat(value.replace("Z", "+00:00")), path, "xpath")
 
 
 def _bool(value: str | None) -> bool | None:
@@ -272,8 +278,12 @@ def _party(el: etree._Element) -> Party:
     return Party(hsa_id=hsa, kind=PartyKind(el.get("kind", "")), name=el.get("name"))
 
 
+#: The kinds of a patient's identity number, each with the attribute that carries it.
+_ID_KINDS = tuple((kind, kind.value) for kind in PatientIdKind)
+
+
 def _patient(el: etree._Element) -> Patient:
-    given = [k for k in PatientIdKind if el.get(k.value) is not None]
+    given = [kind for kind, attr in _ID_KINDS if el.get(attr) is not None]
     if not given:
         raise MissingElement("the patient needs one of personnummer, samordningsnummer, reservnummer", path=_path(el))
     if len(given) > 1:
@@ -284,8 +294,9 @@ def _patient(el: etree._Element) -> Patient:
         why = check_personal_number(value, samordning=kind is PatientIdKind.SAMORDNINGSNUMMER)
         if why is not None:
             raise InvalidValue(f"{kind.value} {why}", path=_path(el, kind.value))
-    name = el.find(_Q + "Name")
-    folk = el.find(_Q + "Folkbokforing")
+    parts = {child.tag: child for child in el}  # each at most once (the XSD); one pass, not a find() per name
+    name = parts.get(_Q + "Name")
+    folk = parts.get(_Q + "Folkbokforing")
     return Patient(
         id_kind=kind,
         id_value=value,
@@ -309,7 +320,7 @@ def _episode(el: etree._Element, sender: Party) -> CareEpisode:
     return CareEpisode(
         id=el.get("id", ""),
         issuer=issuer,
-        admitted=_dt(admitted) if admitted else None,
+        admitted=_dt(admitted, "/Message/CareEpisode/@admitted") if admitted else None,
         care=CareType(care) if care else None,
     )
 
@@ -317,26 +328,23 @@ def _episode(el: etree._Element, sender: Party) -> CareEpisode:
 def _read(root: etree._Element) -> Message:
     _validate(root)
     mtype = MessageType(root.get("type", ""))
-    sent = _dt(root.get("sent", ""))
-    sender_el = root.find(_Q + "Sender")
-    assert sender_el is not None  # the XSD requires it
+    sent = _dt(root.get("sent", ""), "/Message/@sent")
+    # One pass over the children rather than a find() per name: all but Recipient occur once at most (the XSD).
+    parts = {el.tag: el for el in root}
+    sender_el = parts[_Q + "Sender"]  # the XSD requires it
     sender = _party(sender_el)
     check_sender(mtype, sender)
-    recipient_els = root.findall(_Q + "Recipient")
+    recipient_els = list(root.iterchildren(_Q + "Recipient"))
     recipients = tuple(_party(r) for r in recipient_els)
     seen: set[str] = set()
     for el, r in zip(recipient_els, recipients, strict=True):
         if r.hsa_id in seen:
             raise InvalidValue("the same recipient is listed twice", path=_path(el, "hsaId"))
         seen.add(r.hsa_id)
-    patient_el = root.find(_Q + "Patient")
-    assert patient_el is not None
-    patient = _patient(patient_el)
-    episode_el = root.find(_Q + "CareEpisode")
+    patient = _patient(parts[_Q + "Patient"])
+    episode_el = parts.get(_Q + "CareEpisode")
     episode = None if episode_el is None else _episode(episode_el, sender)
-    body_el = root.find(_Q + "Body")
-    assert body_el is not None
-    body = _with_issuers(body_from(body_el), mtype, sender)
+    body = _with_issuers(body_from(parts[_Q + "Body"]), mtype, sender)
     message = Message(
         id=root.get("id", ""),
         type=mtype,

@@ -15,13 +15,12 @@ read and written in threads: the event loop never waits for it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 
-from adapter.codec import decode
+from adapter.codec import compact_json, decode
 from adapter.codec.safe_parse import Where
 from adapter.config import Limits
 from adapter.journal import Accept, Journal, JournalUnavailable, Record
@@ -145,7 +144,7 @@ class Intake:
             document,
             "application/xml" if document is not raw else content_type or "",
             accepted,
-            json.dumps(bundle, ensure_ascii=False, separators=(",", ":")),
+            compact_json(bundle).decode(),
             sender=message.sender.hsa_id,
             recipients=tuple(r.hsa_id for r in message.recipients),
             patient_hash=self.hasher(message.patient.id_value),

@@ -151,6 +151,7 @@ EXPORTS = {
     "adapter.cli": ["app", "main"],
     "adapter.codec": [
         "DEFAULT_LIMITS",
+        "compact_json",
         "decode",
         "decode_json",
         "decode_xml",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapter import codec
 from adapter.config import Limits
+from mappings import to_bundle
 from mappings.errors import DocumentTooLarge, SamverkanError, UnsupportedMediaType
 from mappings.model import CareType, MessageType, PartyKind, PatientIdKind
-from tests.support import BAD, BAD_EXPECTED, BAD_FHIR, BAD_FHIR_EXPECTED, INSKRIVNING, MESSAGES, bad_input, load
+from tests.support import ALL_DOCUMENTS, BAD, BAD_EXPECTED, BAD_FHIR, BAD_FHIR_EXPECTED, INSKRIVNING, MESSAGES, bad_input, load
 
 #: What the codec sees of the corpus: not the inputs refused for a header (Content-Encoding).
 CODEC_CASES = sorted(name for name, entry in BAD_EXPECTED.items() if "headers" not in entry)
@@ -39,6 +42,30 @@ def test_xml_and_json_forms_are_the_same_message(path) -> None:
     m = load(path)
     assert codec.decode(codec.encode_xml(m), "application/xml") == m
     assert codec.decode(json.dumps(codec.encode_json(m)).encode(), "application/json") == m
+
+
+def _as_json_dumps_writes(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("path", ALL_DOCUMENTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_bundle_is_written_as_json_dumps_writes_it(path) -> None:
+    bundle = to_bundle(load(path))
+    assert codec.compact_json(bundle) == _as_json_dumps_writes(bundle)
+
+
+#: What our resources hold: strings (no surrogates: XML cannot carry them), integers, booleans, lists, objects.
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON)
+def test_compact_json_writes_what_json_dumps_writes(value: object) -> None:
+    assert codec.compact_json(value) == _as_json_dumps_writes(value)
 
 
 def test_encoded_xml_is_valid_against_the_xsd() -> None:

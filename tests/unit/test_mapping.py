@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
+from uuid import uuid5
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mappings import from_fhir, to_bundle
 from mappings import identifiers as ids
 from mappings.bundle import Entry, conditional_query, transaction
+from mappings.fhir import _FULLURL_NS, full_url
 from tests.support import ALL_DOCUMENTS, INSKRIVNING, MESSAGES, ROOT, load
 
 
@@ -102,6 +107,22 @@ def test_systems_hang_off_the_canonical_base_of_the_package() -> None:
 def test_conditional_query_is_one_canonical_form() -> None:
     assert conditional_query("urn:oid:1.2.752.29.4.19", "SE1") == "identifier=urn:oid:1.2.752.29.4.19|SE1"
     assert conditional_query("s", "a b&c") == "identifier=s|a%20b%26c"
+
+
+#: Any text a message can carry (XML 1.0 characters: no surrogates).
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(_TEXT | st.from_regex(r"[A-Za-z0-9_.~:%-]*", fullmatch=True))
+def test_conditional_query_encodes_every_value_as_quote_does(value: str) -> None:
+    # Values of only unreserved characters skip quote(); the result must not show it.
+    assert conditional_query("s", value) == f"identifier=s|{quote(value, safe='-._~:')}"
+
+
+@given(_TEXT, st.sampled_from(["Patient", "Organization", "Encounter"]), _TEXT)
+def test_full_urls_are_uuid5_of_message_type_and_key(message_id: str, resource_type: str, key: str) -> None:
+    # Written out without the UUID object; released bundles' fullUrls must not change.
+    assert full_url(message_id, resource_type, key) == f"urn:uuid:{uuid5(_FULLURL_NS, f'{message_id}/{resource_type}/{key}')}"
 
 
 def test_a_bundle_refuses_two_entries_for_one_identity() -> None:

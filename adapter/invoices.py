@@ -14,6 +14,8 @@ Months are marked in order: a month after an invoiced one is never left behind i
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -22,6 +24,7 @@ from typing import Any
 from adapter.journal import Invoice
 from adapter.reports import Episodes, PaymentRow, payment_rows
 from adapter.rules.payment import PaymentRules, Price, price
+from mappings.fhir import YEARS
 
 __all__ = ["Basis", "Correction", "Line", "MarkRefused", "basis", "freeze", "month_days"]
 
@@ -31,12 +34,18 @@ class MarkRefused(ValueError):
 
 
 def month_days(month: str) -> tuple[date, date]:
-    """The first and last day of ``YYYY-MM``; ValueError when it is not a month."""
-    if len(month) != 7 or month[4] != "-":
+    """The first and last day of ``YYYY-MM``; ValueError when it is not a month of the years a
+    message may carry (:data:`mappings.fhir.YEARS`).
+
+    >>> month_days("2024-02")
+    (datetime.date(2024, 2, 1), datetime.date(2024, 2, 29))
+    """
+    if re.fullmatch(r"\d{4}-\d{2}", month) is None:
         raise ValueError(f"{month!r} is not a month (YYYY-MM)")
-    first = date(int(month[:4]), int(month[5:]), 1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return first, following - timedelta(days=1)
+    year, number = int(month[:4]), int(month[5:])
+    if year not in YEARS or not 1 <= number <= 12:
+        raise ValueError(f"{month} is not a month between {YEARS.start}-01 and {YEARS.stop - 1}-12")
+    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
 
 
 def _later(month: str) -> str:
@@ -81,20 +90,15 @@ class Correction:
     month: str
     added: tuple[date, ...]
     removed: tuple[date, ...]
-    added_price: Price
-    removed_price: Price
+    change: Price  # what the days added less the days taken back come to
     message_id: str | None
     message_type: str | None
 
     def as_json(self) -> dict[str, Any]:
-        a, r = self.added_price, self.removed_price
         return {
             "episode": self.key.removeprefix("episode:"),
             "corrects": self.month,
-            "days": len(self.added) - len(self.removed),
-            "pricedDays": a.days - r.days,
-            "amount": a.amount - r.amount,
-            "unpricedDays": a.unpriced_days - r.unpriced_days,
+            **_price_json(self.change),
             "added": _iso(self.added),
             "removed": _iso(self.removed),
             "messageId": self.message_id,
@@ -113,7 +117,7 @@ class Basis:
 
     def total(self) -> dict[str, int]:
         """Priced days and amount, and unpriced days and rows, apart (a correction counts as a row)."""
-        parts = [_price_json(x.price) for x in self.lines] + [c.as_json() for c in self.corrections]
+        parts = [_price_json(p) for p in (*(x.price for x in self.lines), *(c.change for c in self.corrections))]
         return {
             "pricedDays": sum(p["pricedDays"] for p in parts),
             "amount": sum(p["amount"] for p in parts),
@@ -137,6 +141,10 @@ def _by_key(rows: Iterable[PaymentRow]) -> dict[str, tuple[date, ...]]:
     for r in rows:
         out[r.key] = tuple(sorted({*out.get(r.key, ()), *r.payable}))
     return out
+
+
+def _less(a: Price, b: Price) -> Price:
+    return Price(a.days - b.days, a.amount - b.amount, a.unpriced_days - b.unpriced_days, ())
 
 
 class _Billing:
@@ -192,8 +200,7 @@ class _Billing:
                             month,
                             added,
                             removed,
-                            price(added, self.region_rules),
-                            price(removed, self.region_rules),
+                            _less(price(added, self.region_rules), price(removed, self.region_rules)),
                             message_id,
                             message_type,
                         )
@@ -277,8 +284,7 @@ def _from_json(data: Mapping[str, Any]) -> Basis:
             c["corrects"],
             _days(c["added"]),
             _days(c["removed"]),
-            Price(c["pricedDays"], c["amount"], c["unpricedDays"], ()),
-            Price(0, 0, 0, ()),
+            priced(c),
             c["messageId"],
             c["messageType"],
         )

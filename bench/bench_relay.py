@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import statistics
 import sys
 import tempfile
@@ -46,7 +45,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from adapter.codec.internal import decode  # noqa: E402
 from adapter.config import Settings  # noqa: E402
-from adapter.fhir.retry import compute_backoff  # noqa: E402
+from adapter.fhir import Retryable  # noqa: E402
+from adapter.fhir.retry import retrying  # noqa: E402
 from adapter.journal import Accept, Journal, open_journal  # noqa: E402
 from adapter.journal.sqlite import SqliteJournal  # noqa: E402
 from adapter.relay.message import bundle_of  # noqa: E402
@@ -88,19 +88,17 @@ async def _direct(workload: Workload, fhir: str) -> float:
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
     async def post(client: httpx.AsyncClient, body: str) -> None:
-        # A fresh HAPI answers 409 to the loser of two identical conditional creates at once (the
-        # shared Organizations); the relay takes that as retryable, and so does this path.
-        for attempt in range(1, 6):
-            response = await client.post(fhir, content=body, headers=headers)
-            if response.status_code != 409 or attempt == 5:
-                response.raise_for_status()
-                return
-            await asyncio.sleep(compute_backoff(attempt, base=0.05, cap=1.0, rng=random.Random()))
+        response = await client.post(fhir, content=body, headers=headers)
+        if response.status_code == 409:
+            # A fresh HAPI answers 409 to the loser of two identical conditional creates at once
+            # (the shared Organizations); the relay takes it as retryable, and so does this path.
+            raise Retryable("409 from a conditional create race", status=409)
+        response.raise_for_status()
 
     async def episode(client: httpx.AsyncClient, items: list[str]) -> None:
         async with gate:
             for body in items:
-                await post(client, body)
+                await retrying()(post, client, body)
 
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=PARALLEL)) as client:

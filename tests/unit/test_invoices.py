@@ -160,6 +160,9 @@ def test_invoices_over_http_and_the_cli(tmp_path: Path) -> None:
         assert [(e["action"], e["detail"]) for e in reads] == [("read-invoice", episode)] * 2
         bad = client.get("/reports/invoice", params={"kommun": "1380", "month": "2026-13"})
         assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["month"]
+        # The last month of year 9999 has no next month to correct into: refused, not a 500.
+        far = client.get("/reports/invoice", params={"kommun": "1380", "month": "9999-12"})
+        assert far.status_code == 400 and far.json()["issue"][0]["expression"] == ["month"]
     env = {"SAMVERKAN_JOURNAL_PATH": str(path), "SAMVERKAN_PAYMENT_FILE": str(payment)}
     shown = runner.invoke(app, ["report", "invoice", "--municipality", "1380", "--month", "2026-03"], env=env)
     assert shown.exit_code == 0, shown.output
